@@ -1,0 +1,66 @@
+# modelcare — every target sets itself up: a .venv with the pinned requirements (uv, bytecode precompiled).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test test-unit test-dags test-integration lint format bench lock devstack clean
+
+help:
+	@echo "make demo   - run the monitoring loop on the embedded AWS emulator + SMTP sink"
+	@echo "make test   - run all tests (unit, dags, integration)"
+	@echo "make lint   - ruff + mypy";  echo "make bench  - parse-time and drift benchmarks"
+	@echo "make devstack - run the embedded AWS emulator + SMTP sink in the foreground"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -r requirements-dev.txt -c constraints.txt
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m include.modelcare.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+test-dags: $(STAMP)
+	$(BIN)/python -m pytest tests/dags $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_parse.py
+	$(BIN)/python benchmarks/bench_drift.py
+
+devstack: $(STAMP)
+	$(BIN)/modelcare devstack
+
+# Regenerate the full transitive lock after changing a pin.
+lock: $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile requirements-dev.txt --python-version 3.11 --no-header -o constraints.txt
+
+clean:
+	rm -rf $(VENV) .demo .devstack .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,131 @@
+"""Monitoring DAGs, one per model config in the catalog: validate the batch, measure drift, decide.
+
+Wiring only: every task body is one call into ``include.modelcare.monitoring``.
+A broken config is skipped here and reported by ``modelcare_catalog_check.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import DAG, Param, dag, task
+
+from include.modelcare import monitoring as m
+from include.modelcare.alerts import TaskFailureAlert
+from include.modelcare.config import ModelConfig, load_catalog
+
+DOC = """
+### Monitoring of `{name}`
+
+{description}
+
+For the batch of the run's date (`batch_date` in the form, else the logical date):
+
+1. **resolve_batch** finds `{incoming}`; if missing, **report_missing_batch** alerts and the run ends.
+2. **validate_batch** runs Great Expectations; a failing batch is moved to `quarantine/` with a reason
+   file, the task fails (no retries) and email/SNS alerts carry the figures.
+3. **measure_drift** compares the batch with the reference data (Evidently) and writes the HTML report
+   and a JSON summary under `{reports}`.
+4. **decide** branches: on drift, **alert_drift** and **request_retraining** (once per
+   {cooldown}-day cooldown); otherwise **no_retraining**.
+
+Drift rule: drifted when at least {share:.0%} of features drift or a critical feature
+({critical}) does.
+"""
+
+
+def monitoring_dag(config: ModelConfig) -> DAG:
+    """Wire the monitoring DAG of one model."""
+    name = config.name
+
+    @dag(
+        dag_id=f"modelcare_monitor_{name}",
+        description=f"Validate, drift-check and triage incoming batches of {name}",
+        schedule=config.schedules.monitoring,
+        start_date=dt.datetime.combine(config.schedules.start_date, dt.time(), tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["modelcare", "monitoring", name, *config.airflow.tags],
+        doc_md=DOC.format(
+            name=name,
+            description=config.description,
+            incoming=config.paths.incoming(dt.date(2000, 1, 1)).replace("2000-01-01", "YYYY-MM-DD"),
+            reports=config.paths.reports(dt.date(2000, 1, 1)).replace("2000-01-01", "YYYY-MM-DD"),
+            cooldown=config.drift.retrain_cooldown_days,
+            share=config.drift.drift_share,
+            critical=", ".join(config.drift.critical_features) or "none",
+        ),
+        default_args={
+            "owner": config.airflow.owner,
+            "retries": config.airflow.retries,
+            "retry_delay": dt.timedelta(minutes=config.airflow.retry_delay_minutes),
+            "on_failure_callback": [TaskFailureAlert(name)],
+        },
+        params={
+            "batch_date": Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                title="Batch date",
+                description="The dt=YYYY-MM-DD partition to check. Empty: the run's logical date.",
+            ),
+            "reference_uri": Param(
+                None,
+                type=["null", "string"],
+                pattern=r"^(s3://[a-z0-9][a-z0-9.-]+/.+|/.+)$",
+                title="Reference data",
+                description="Override the reference data (s3:// URI or absolute path). Empty: the model's baseline.",
+            ),
+            "request_retraining": Param(True, type="boolean", title="Request retraining on drift"),
+            "send_alerts": Param(True, type="boolean", title="Send email/SNS alerts"),
+        },
+    )
+    def monitor() -> None:
+        @task.branch(task_id=m.RESOLVE_BATCH)
+        def resolve_batch(**context: Any) -> str:
+            return m.resolve_batch(name, context)
+
+        @task(task_id=m.REPORT_MISSING_BATCH)
+        def report_missing_batch(**context: Any) -> dict[str, Any]:
+            return m.report_missing_batch(name, context)
+
+        @task(task_id=m.VALIDATE_BATCH)
+        def validate_batch(**context: Any) -> dict[str, Any]:
+            return m.validate_batch(name, context)
+
+        @task(task_id=m.MEASURE_DRIFT)
+        def measure_drift(**context: Any) -> dict[str, Any]:
+            return m.measure_drift(name, context)
+
+        @task.branch(task_id=m.DECIDE)
+        def decide(**context: Any) -> list[str]:
+            return m.decide(name, context)
+
+        @task(task_id=m.ALERT_DRIFT)
+        def alert_drift(**context: Any) -> dict[str, str]:
+            return m.alert_drift(name, context)
+
+        @task(task_id=m.REQUEST_RETRAINING)
+        def request_retraining(**context: Any) -> dict[str, Any]:
+            return m.request_retraining(name, context)
+
+        @task(task_id=m.NO_RETRAINING)
+        def no_retraining(**context: Any) -> dict[str, Any]:
+            return m.no_retraining(name, context)
+
+        branch = resolve_batch()
+        branch >> report_missing_batch()
+        (
+            branch
+            >> validate_batch()
+            >> measure_drift()
+            >> decide()
+            >> [alert_drift(), request_retraining(), no_retraining()]
+        )
+
+    return monitor()
+
+
+for _config in load_catalog().models.values():
+    globals()[f"modelcare_monitor_{_config.name}"] = monitoring_dag(_config)

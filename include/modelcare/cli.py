@@ -1,0 +1,186 @@
+"""``modelcare`` command line: check configs, validate a batch, measure drift, run the dev stack.
+
+Works without Airflow: local paths and s3:// URIs (boto3 with the standard AWS environment,
+e.g. ``AWS_ENDPOINT_URL`` for the embedded stack). Bad input ends with one line on stderr and
+exit code 2; ``validate`` exits 1 for an invalid batch, ``drift`` 1 when drift is detected
+only with ``--fail-on-drift``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from include.modelcare.config import ModelConfig, config_files, get_model_config, load_model_config, models_dir
+from include.modelcare.errors import ConfigError, ModelcareError
+
+EXIT_OK, EXIT_FINDING, EXIT_ERROR = 0, 1, 2
+
+
+def _model(args: argparse.Namespace) -> ModelConfig:
+    if args.config:
+        return load_model_config(args.config)
+    return get_model_config(args.model)
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--config", help="path of a model config YAML")
+    group.add_argument("--model", help="model name in the catalog ($MODELCARE_MODELS_DIR or include/models)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate config files (default: the whole catalog)."""
+    paths = [Path(p) for p in args.paths] or config_files()
+    if not paths:
+        raise ConfigError(f"{models_dir()}: no model configs (*.yaml) found")
+    failures = 0
+    for path in paths:
+        try:
+            config = load_model_config(path)
+        except ConfigError as exc:
+            failures += 1
+            print(f"INVALID {exc}")
+        else:
+            print(f"ok      {path}: {config.name} ({config.task}, {len(config.data.features.all)} features)")
+    return EXIT_FINDING if failures else EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate one batch against the model's rules."""
+    from include.modelcare.data import guess_format, read_table
+    from include.modelcare.validation import validate_frame
+
+    config = _model(args)
+    frame = read_table(args.data, guess_format(args.data, config.data.format))
+    reference = read_table(args.reference, guess_format(args.reference, config.data.format)) if args.reference else None
+    result = validate_frame(frame, config, reference)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(("VALID   " if result.success else "INVALID ") + result.headline())
+        for check in result.failed:
+            print(f"  failed: {check.description}")
+    return EXIT_OK if result.success else EXIT_FINDING
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    """Drift of a current batch against reference data; optionally write the HTML report."""
+    from include.modelcare.data import guess_format, read_table
+    from include.modelcare.drift import compute_drift, report_html
+    from include.modelcare.storage import ObjectStore, is_s3
+
+    config = _model(args)
+    store = ObjectStore()
+    current = read_table(args.current, guess_format(args.current, config.data.format), store)
+    reference = read_table(args.reference, guess_format(args.reference, config.data.format), store)
+    result, snapshot = compute_drift(current, reference, config)
+    payload: dict[str, Any] = result.to_dict()
+    if args.report:
+        target = args.report
+        if not target.endswith(".html"):
+            target = (target.rstrip("/") + "/" if is_s3(target) else str(Path(target)) + "/") + "drift.html"
+        store.write_bytes(target, report_html(snapshot), content_type="text/html")
+        payload["report_html"] = target
+    if args.json:
+        print(json.dumps(payload, indent=2))
+    else:
+        verdict = "DRIFT   " if result.drift_detected else "no drift"
+        print(f"{verdict} {result.reason}")
+        for col in result.top_features(config.drift.top_features):
+            flag = "drifted" if col.drifted else "ok"
+            print(f"  {col.name:<24} {col.method:<18} score={col.score:.4g} threshold={col.threshold:.4g} {flag}")
+        if args.report:
+            print(f"report: {payload['report_html']}")
+    return EXIT_FINDING if (args.fail_on_drift and result.drift_detected) else EXIT_OK
+
+
+def cmd_devstack(args: argparse.Namespace) -> int:
+    """Run the embedded AWS emulator and SMTP sink in the foreground."""
+    from include.modelcare.devstack import serve
+
+    serve(aws_port=args.port, smtp_port=args.smtp_port, state_dir=Path(args.state_dir))
+    return EXIT_OK
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Write simulated weekly batches of the sample model into its bucket."""
+    import datetime as dt
+
+    from include.modelcare.simulate import Scenario, seed_model
+    from include.modelcare.storage import ObjectStore
+
+    config = _model(args)
+    end = dt.date.fromisoformat(args.end)
+    weeks = [end - dt.timedelta(weeks=i) for i in reversed(range(args.weeks))]
+    presets = {"clean": Scenario.clean(), "drifted": Scenario.drifted(), "faulty": Scenario.faulty()}
+    written = seed_model(ObjectStore(), config, weeks, {weeks[-1]: presets[args.last]}, rows_per_batch=args.rows)
+    print(json.dumps(written, indent=2, default=str))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelcare", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check-config", help="validate model config files")
+    p.add_argument("paths", nargs="*", help="config files (default: the whole catalog)")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("validate", help="validate a batch (exit 0 valid, 1 invalid, 2 error)")
+    _add_model_args(p)
+    p.add_argument("--data", required=True, help="batch file, directory, or s3:// URI/prefix")
+    p.add_argument("--reference", help="reference data to derive ranges and value sets from")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("drift", help="measure drift of a batch against reference data")
+    _add_model_args(p)
+    p.add_argument("--current", required=True, help="current batch (file, directory or s3:// URI)")
+    p.add_argument("--reference", required=True, help="reference data (file, directory or s3:// URI)")
+    p.add_argument("--report", help="write the HTML report to this directory, .html file or s3:// prefix")
+    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when drift is detected")
+    p.set_defaults(func=cmd_drift)
+
+    p = sub.add_parser("devstack", help="run the embedded AWS emulator + SMTP sink on 127.0.0.1")
+    p.add_argument("--port", type=int, default=5050, help="AWS emulator port (default 5050)")
+    p.add_argument("--smtp-port", type=int, default=2525, help="SMTP sink port (default 2525)")
+    p.add_argument("--state-dir", default=".devstack", help="where mails and the env file go")
+    p.set_defaults(func=cmd_devstack)
+
+    p = sub.add_parser("seed", help="write simulated weekly batches of a model into its bucket")
+    _add_model_args(p)
+    p.add_argument("--weeks", type=int, default=6)
+    p.add_argument("--end", required=True, help="date of the last batch (YYYY-MM-DD)")
+    p.add_argument("--last", choices=["clean", "drifted", "faulty"], default="drifted")
+    p.add_argument("--rows", type=int, default=2000)
+    p.set_defaults(func=cmd_seed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``modelcare`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except ModelcareError as exc:
+        print(f"modelcare: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # one line, never a traceback, for anything unexpected
+        if args.debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"modelcare: error: {type(exc).__name__}: {first}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,365 @@
+"""Model catalog: one YAML file per model, validated with pydantic.
+
+Adding a model is adding a file to ``include/models/`` (or ``$MODELCARE_MODELS_DIR``).
+Everything a pipeline needs to know about a model lives here, with defaults a
+small team can start from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from include.modelcare.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# libyaml's loader is ~10x faster than the pure-Python one; both only build plain types.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+def models_dir() -> Path:
+    """Directory of model configs: ``$MODELCARE_MODELS_DIR`` or ``include/models``."""
+    return Path(os.environ.get("MODELCARE_MODELS_DIR") or DEFAULT_MODELS_DIR)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Features(_Strict):
+    """Input features of the model, by kind."""
+
+    numerical: list[str] = Field(default_factory=list, description="Numeric feature columns.")
+    categorical: list[str] = Field(default_factory=list, description="Categorical feature columns.")
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numerical, *self.categorical]
+
+
+class DataConfig(_Strict):
+    """Where the model's data lives and what it looks like."""
+
+    target: str = Field(description="Label column (may be absent from unlabelled batches).")
+    id_column: str = Field(description="Unique row id (e.g. customer id); labels join on it.")
+    features: Features
+    format: Literal["parquet", "csv"] = Field("parquet", description="File format of incoming batches.")
+    bucket: str = Field(description="S3 bucket holding everything modelcare writes for this model.")
+    prefix: str = Field("modelcare", description="Key prefix inside the bucket; the model's root is <prefix>/<name>/.")
+    batch_has_target: bool = Field(
+        False, description="Whether incoming batches carry the label column (validated and dropped before drift)."
+    )
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_is_dns_name(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+            raise ValueError("must be a valid S3 bucket name (3-63 chars: lowercase letters, digits, '.', '-')")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _strip_slashes(cls, value: str) -> str:
+        return value.strip("/")
+
+    @model_validator(mode="after")
+    def _columns_are_distinct(self) -> DataConfig:
+        feats = self.features.all
+        if not feats:
+            raise ValueError("features: list at least one numerical or categorical feature")
+        dupes = sorted({c for c in feats if feats.count(c) > 1})
+        if dupes:
+            raise ValueError(f"features: listed more than once: {', '.join(dupes)}")
+        for special in (self.target, self.id_column):
+            if special in feats:
+                raise ValueError(f"features: {special!r} is the target or id column and cannot be a feature")
+        return self
+
+
+class ColumnRule(_Strict):
+    """Explicit data-quality rule for one column; overrides what is derived from the reference."""
+
+    min: float | None = Field(None, description="Smallest allowed value (numeric columns).")
+    max: float | None = Field(None, description="Largest allowed value (numeric columns).")
+    values: list[str] | None = Field(None, description="Allowed values (categorical columns).")
+    max_null_fraction: float | None = Field(None, ge=0, le=1, description="Share of nulls tolerated.")
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> ColumnRule:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class ValidationConfig(_Strict):
+    """Data-quality checks run with Great Expectations on every incoming batch."""
+
+    min_rows: int = Field(100, ge=1, description="Fewest rows a batch may have.")
+    max_rows: int | None = Field(None, ge=1, description="Most rows a batch may have (None: no limit).")
+    max_null_fraction: float = Field(0.05, ge=0, le=1, description="Default share of nulls tolerated per feature.")
+    unique_ids: bool = Field(True, description="The id column must be unique and non-null.")
+    derive_from_reference: bool = Field(
+        True, description="Derive ranges and value sets for columns without explicit rules from the reference data."
+    )
+    range_tolerance: float = Field(
+        0.5, ge=0, description="Derived ranges widen the reference min/max by this share of the reference range."
+    )
+    values_mostly: float = Field(0.99, gt=0, le=1, description="Share of rows that must fall in derived value sets.")
+    columns: dict[str, ColumnRule] = Field(default_factory=dict, description="Explicit rules per column.")
+
+
+class DriftConfig(_Strict):
+    """How drift is measured (Evidently) and when the dataset counts as drifted.
+
+    Rule: the batch has drifted when the share of drifted features reaches ``drift_share``
+    or any feature in ``critical_features`` drifted.
+    """
+
+    reference_uri: str | None = Field(
+        None,
+        description="Baseline reference data until a registered production model provides one "
+        "(default: s3://<bucket>/<prefix>/<name>/baseline/reference.<format>).",
+    )
+    drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that makes the batch drifted.")
+    critical_features: list[str] = Field(default_factory=list, description="Any of these drifting alone is drift.")
+    num_threshold: float = Field(
+        0.1, gt=0, description="Normed Wasserstein distance threshold (reference > small_sample_rows)."
+    )
+    cat_threshold: float = Field(
+        0.1, gt=0, description="Jensen-Shannon distance threshold (reference > small_sample_rows)."
+    )
+    small_sample_rows: int = Field(
+        1000, ge=10, description="At or below this many reference rows, use p-value tests (KS, chi-square contingency)."
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise significance level of the p-value tests.")
+    multiple_testing: Literal["bonferroni", "none"] = Field(
+        "bonferroni", description="Correction of the per-feature p-value threshold for the number of features."
+    )
+    retrain_cooldown_days: int = Field(
+        7, ge=0, description="After a retraining request, further drift does not request another for this many days."
+    )
+    top_features: int = Field(5, ge=1, description="How many of the most drifted features alerts and summaries list.")
+
+
+class Schedules(_Strict):
+    """Cron expressions or presets (e.g. '@daily', '0 6 * * 1') for the generated DAGs."""
+
+    monitoring: str | None = Field("@daily", description="Schedule of the monitoring DAG (None: manual only).")
+    retraining: str | None = Field("@weekly", description="Schedule of the retraining DAG (None: manual only).")
+    timezone: str = Field("UTC", description="Timezone of the schedules and of batch dates.")
+    start_date: dt.date = Field(dt.date(2026, 1, 1), description="First date the schedules cover (no catch-up).")
+
+
+class AlertsConfig(_Strict):
+    """Who hears about problems: email (Airflow SMTP connection) and an SNS topic."""
+
+    emails: list[str] = Field(default_factory=list, description="Recipients of alert emails.")
+    from_email: str = Field("modelcare@localhost", description="Sender address of alert emails.")
+    sns_topic_arn: str | None = Field(None, description="SNS topic that receives every alert.")
+    on_validation_failure: bool = True
+    on_missing_batch: bool = True
+    on_drift: bool = True
+    on_task_failure: bool = True
+
+    @field_validator("emails")
+    @classmethod
+    def _emails_look_like_emails(cls, value: list[str]) -> list[str]:
+        bad = [e for e in value if "@" not in e or " " in e.strip()]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(bad)}")
+        return [e.strip() for e in value]
+
+    @field_validator("sns_topic_arn")
+    @classmethod
+    def _arn_shape(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("arn:aws:sns:"):
+            raise ValueError("must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)")
+        return value
+
+
+class AirflowSettings(_Strict):
+    """How the generated DAGs behave in Airflow."""
+
+    owner: str = "mlops"
+    retries: int = Field(2, ge=0)
+    retry_delay_minutes: float = Field(5, ge=0)
+    tags: list[str] = Field(
+        default_factory=list, description="Extra tags (every DAG also gets 'modelcare' and the model name)."
+    )
+    aws_conn_id: str = "aws_default"
+    smtp_conn_id: str = "smtp_default"
+
+
+class ModelConfig(_Strict):
+    """One production model and everything modelcare does for it."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Model name: lowercase letters, digits, underscores.")
+    task: Literal["classification", "regression"]
+    description: str = ""
+    data: DataConfig
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    schedules: Schedules = Field(default_factory=Schedules)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+
+    @model_validator(mode="after")
+    def _rules_name_known_columns(self) -> ModelConfig:
+        known = set(self.data.features.all) | {self.data.target, self.data.id_column}
+        unknown = sorted(set(self.validation.columns) - known)
+        if unknown:
+            raise ValueError(f"validation.columns: unknown column(s) {', '.join(unknown)}")
+        bad_critical = sorted(set(self.drift.critical_features) - set(self.data.features.all))
+        if bad_critical:
+            raise ValueError(f"drift.critical_features: not a feature: {', '.join(bad_critical)}")
+        return self
+
+    @property
+    def paths(self) -> ModelPaths:
+        return ModelPaths(self)
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """The model's S3 layout (one place, so every module agrees on it)."""
+
+    config: ModelConfig
+
+    @property
+    def root(self) -> str:
+        d = self.config.data
+        return f"s3://{d.bucket}/{d.prefix}/{self.config.name}" if d.prefix else f"s3://{d.bucket}/{self.config.name}"
+
+    @staticmethod
+    def partition(day: dt.date) -> str:
+        return f"dt={day.isoformat()}"
+
+    def incoming(self, day: dt.date) -> str:
+        return f"{self.root}/incoming/{self.partition(day)}/"
+
+    def validation_result(self, day: dt.date) -> str:
+        # '_'-prefixed names are ignored by parquet dataset readers, so this sits beside the batch safely.
+        return f"{self.incoming(day)}_modelcare/validation.json"
+
+    def quarantine(self, day: dt.date) -> str:
+        return f"{self.root}/quarantine/{self.partition(day)}/"
+
+    def reports(self, day: dt.date) -> str:
+        return f"{self.root}/reports/{self.partition(day)}/"
+
+    def retrain_requests(self) -> str:
+        return f"{self.root}/retrain_requests/"
+
+    def retrain_request(self, day: dt.date) -> str:
+        return f"{self.retrain_requests()}{self.partition(day)}.json"
+
+    def alert_marker(self, day: dt.date, kind: str) -> str:
+        return f"{self.root}/alerts/{self.partition(day)}/{kind}.json"
+
+    def baseline_reference(self) -> str:
+        return self.config.drift.reference_uri or f"{self.root}/baseline/reference.{self.config.data.format}"
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        if isinstance(got, str | int | float | bool) and e["type"] not in {"missing", "value_error"}:
+            msg += f" (got {got!r})"
+        parts.append(f"{loc}: {msg}")
+    return f"{path}: " + "; ".join(parts)
+
+
+def load_model_config(path: str | Path) -> ModelConfig:
+    """Read and validate one model config; raise ``ConfigError`` naming the file and the field."""
+    path = Path(path)
+    try:
+        raw = yaml.load(path.read_text(), Loader=_YAML_LOADER)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        config = ModelConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from None
+    if config.name != path.stem:
+        raise ConfigError(f"{path}: name: {config.name!r} must match the file name {path.stem!r}")
+    return config
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All model configs of a directory: the valid ones and one error line per broken file."""
+
+    models: dict[str, ModelConfig]
+    errors: dict[str, str]
+
+
+def config_files(directory: Path | None = None) -> list[Path]:
+    """YAML files of the catalog, sorted (hidden files skipped)."""
+    directory = directory or models_dir()
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"} and not p.name.startswith("."))
+
+
+_CATALOG_CACHE: dict[tuple[tuple[str, float, int], ...], Catalog] = {}
+
+
+def load_catalog(directory: Path | None = None) -> Catalog:
+    """Load every config; a broken file is reported in ``errors`` and never hides the others.
+
+    Memoised on the files' names, mtimes and sizes, so the DAG files parsed in one process share one read.
+    """
+    files = config_files(directory)
+    key = tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in files)
+    if key in _CATALOG_CACHE:
+        return _CATALOG_CACHE[key]
+    catalog = _load_catalog(files)
+    _CATALOG_CACHE.clear()
+    _CATALOG_CACHE[key] = catalog
+    return catalog
+
+
+def _load_catalog(files: list[Path]) -> Catalog:
+    models: dict[str, ModelConfig] = {}
+    errors: dict[str, str] = {}
+    for path in files:
+        try:
+            config = load_model_config(path)
+        except ConfigError as exc:
+            log.warning("skipping model config: %s", exc)
+            errors[str(path)] = str(exc)
+            continue
+        models[config.name] = config
+    return Catalog(models=models, errors=errors)
+
+
+def get_model_config(name: str, directory: Path | None = None) -> ModelConfig:
+    """The config of one model by name (``<dir>/<name>.yaml``)."""
+    directory = directory or models_dir()
+    for suffix in (".yaml", ".yml"):
+        candidate = directory / f"{name}{suffix}"
+        if candidate.exists():
+            return load_model_config(candidate)
+    raise ConfigError(f"{directory}/{name}.yaml: no config for model {name!r}")

@@ -1,0 +1,160 @@
+"""Object storage over S3 URIs and local paths, through one small interface.
+
+Inside Airflow the S3 client comes from the amazon provider's hook (so the
+``aws_default`` connection decides the endpoint); on the command line it is a
+plain boto3 client that honours the standard AWS environment (``AWS_ENDPOINT_URL``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from include.modelcare.errors import DataNotFound
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client  # pragma: no cover
+else:
+    S3Client = Any
+
+log = logging.getLogger(__name__)
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> ``(bucket, key)``."""
+    if not is_s3(uri):
+        raise ValueError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"no bucket in URI: {uri}")
+    return bucket, key
+
+
+def hook_s3_client(aws_conn_id: str | None) -> S3Client:
+    """S3 client from the amazon provider's hook for an Airflow connection."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=aws_conn_id).get_conn()
+
+
+def env_s3_client() -> S3Client:
+    """S3 client from the standard AWS environment (used by the CLI, outside Airflow)."""
+    import boto3
+
+    return boto3.client("s3")
+
+
+class ObjectStore:
+    """Read, write and list objects by URI (``s3://...`` or a local path)."""
+
+    def __init__(self, s3_client: S3Client | None = None) -> None:
+        self._s3 = s3_client
+
+    @property
+    def s3(self) -> S3Client:
+        if self._s3 is None:
+            self._s3 = env_s3_client()
+        return self._s3
+
+    # -- reading -----------------------------------------------------------------
+    def read_bytes(self, uri: str) -> bytes:
+        if not is_s3(uri):
+            try:
+                return Path(uri).read_bytes()
+            except (FileNotFoundError, IsADirectoryError):
+                raise DataNotFound(f"{uri}: no such file") from None
+        bucket, key = split_s3(uri)
+        try:
+            return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            raise DataNotFound(f"{uri}: no such object") from None
+        except self.s3.exceptions.NoSuchBucket:
+            raise DataNotFound(f"{uri}: no such bucket {bucket!r}") from None
+
+    def read_json(self, uri: str) -> Any:
+        return json.loads(self.read_bytes(uri))
+
+    def exists(self, uri: str) -> bool:
+        if not is_s3(uri):
+            return Path(uri).exists()
+        bucket, key = split_s3(uri)
+        response = self.s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+        return any(o["Key"] == key for o in response.get("Contents", []))
+
+    def list(self, prefix_uri: str) -> list[str]:
+        """URIs of every object under a prefix (a local directory lists its files recursively)."""
+        if not is_s3(prefix_uri):
+            root = Path(prefix_uri)
+            if root.is_file():
+                return [str(root)]
+            return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+        bucket, prefix = split_s3(prefix_uri)
+        uris: list[str] = []
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                uris.extend(f"s3://{bucket}/{o['Key']}" for o in page.get("Contents", []))
+        except self.s3.exceptions.NoSuchBucket:
+            raise DataNotFound(f"{prefix_uri}: no such bucket {bucket!r}") from None
+        return sorted(uris)
+
+    # -- writing -----------------------------------------------------------------
+    def write_bytes(self, uri: str, data: bytes, *, content_type: str | None = None) -> None:
+        if not is_s3(uri):
+            path = Path(uri)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            return
+        bucket, key = split_s3(uri)
+        extra = {"ContentType": content_type} if content_type else {}
+        self.s3.put_object(Bucket=bucket, Key=key, Body=data, **extra)
+
+    def write_json(self, uri: str, payload: Any) -> None:
+        self.write_bytes(
+            uri, json.dumps(payload, indent=2, sort_keys=True, default=str).encode(), content_type="application/json"
+        )
+
+    def create_exclusive(self, uri: str, data: bytes, *, content_type: str | None = None) -> bool:
+        """Write only if the object does not exist yet (S3 ``If-None-Match: *``); True when this call created it."""
+        if not is_s3(uri):
+            path = Path(uri)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with path.open("xb") as fh:
+                    fh.write(data)
+            except FileExistsError:
+                return False
+            return True
+        import botocore.exceptions
+
+        bucket, key = split_s3(uri)
+        extra = {"ContentType": content_type} if content_type else {}
+        try:
+            self.s3.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*", **extra)
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in {"PreconditionFailed", "ConditionalRequestConflict"} or status in {409, 412}:
+                return False
+            raise
+        return True
+
+    def copy(self, src: str, dst: str) -> None:
+        if is_s3(src) and is_s3(dst):
+            sb, sk = split_s3(src)
+            db, dk = split_s3(dst)
+            self.s3.copy_object(Bucket=db, Key=dk, CopySource={"Bucket": sb, "Key": sk})
+        else:
+            self.write_bytes(dst, self.read_bytes(src))
+
+    def delete(self, uri: str) -> None:
+        if not is_s3(uri):
+            Path(uri).unlink(missing_ok=True)
+            return
+        bucket, key = split_s3(uri)
+        self.s3.delete_object(Bucket=bucket, Key=key)

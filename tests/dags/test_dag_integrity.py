@@ -1,0 +1,99 @@
+"""DAG integrity: every DAG file imports, DAGs follow the house rules, broken configs stay contained."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.airflow_env import DAGS, REPO
+
+pytestmark = pytest.mark.dags
+
+HEAVY = ("pandas", "numpy", "sklearn", "great_expectations", "evidently", "boto3", "botocore", "scipy", "skops")
+SAMPLE = REPO / "include" / "models" / "customer_churn.yaml"
+
+
+def _dagbag(models_dir: Path | None = None, monkeypatch: pytest.MonkeyPatch | None = None):  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    if models_dir is not None and monkeypatch is not None:
+        monkeypatch.setenv("MODELCARE_MODELS_DIR", str(models_dir))
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_no_import_errors_with_the_shipped_catalog() -> None:
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    assert "modelcare_monitor_customer_churn" in bag.dag_ids
+
+
+def test_dags_follow_house_rules() -> None:
+    bag = _dagbag()
+    assert bag.dags, "no DAGs parsed"
+    for dag_id, dag in bag.dags.items():
+        assert "modelcare" in dag.tags, dag_id
+        assert dag.doc_md and len(dag.doc_md) > 100, f"{dag_id} has no doc_md"
+        assert dag.max_active_runs == 1, dag_id
+        assert not dag.catchup, dag_id
+        for t in dag.tasks:
+            assert t.owner == "ml-platform", f"{dag_id}.{t.task_id} owner {t.owner}"
+            assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
+            assert t.on_failure_callback, f"{dag_id}.{t.task_id} has no failure alert"
+
+
+def test_monitoring_dag_shape() -> None:
+    dag = _dagbag().dags["modelcare_monitor_customer_churn"]
+    assert {t.task_id for t in dag.tasks} == {
+        "resolve_batch",
+        "report_missing_batch",
+        "validate_batch",
+        "measure_drift",
+        "decide",
+        "alert_drift",
+        "request_retraining",
+        "no_retraining",
+    }
+    assert dag.get_task("resolve_batch").downstream_task_ids == {"validate_batch", "report_missing_batch"}
+    assert dag.get_task("decide").downstream_task_ids == {"alert_drift", "request_retraining", "no_retraining"}
+    assert set(dag.params.keys()) == {"batch_date", "reference_uri", "request_retraining", "send_alerts"}
+    assert "0 6 * * 1" in repr(dag.timetable)
+
+
+def test_parsing_does_not_import_heavy_modules() -> None:
+    """Run the parse in a fresh interpreter: nothing heavy may be in sys.modules afterwards."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder={str(DAGS)!r})
+        assert not bag.import_errors, bag.import_errors
+        heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+        print("HEAVY=" + ",".join(heavy))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    line = [x for x in out.stdout.splitlines() if x.startswith("HEAVY=")]
+    assert line == ["HEAVY="], f"heavy modules imported at parse time: {line}"
+
+
+def test_broken_config_is_reported_and_others_still_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(SAMPLE, tmp_path / "customer_churn.yaml")
+    good_two = SAMPLE.read_text().replace("name: customer_churn", "name: second_model")
+    (tmp_path / "second_model.yaml").write_text(good_two)
+    (tmp_path / "broken_model.yaml").write_text(
+        SAMPLE.read_text()
+        .replace("name: customer_churn", "name: broken_model")
+        .replace("task: classification", "task: clustering")
+    )
+    bag = _dagbag(tmp_path, monkeypatch)
+    assert {"modelcare_monitor_customer_churn", "modelcare_monitor_second_model"} <= set(bag.dag_ids)
+    assert "modelcare_monitor_broken_model" not in bag.dag_ids
+    errors = {Path(k).name: v for k, v in bag.import_errors.items()}
+    assert list(errors) == ["modelcare_catalog_check.py"]
+    message = errors["modelcare_catalog_check.py"]
+    assert "broken_model.yaml" in message and "task" in message and "clustering" in message

@@ -1,0 +1,101 @@
+"""Integration fixtures: a throw-away Airflow DB, the sample model in its own catalog, dag.test() runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.airflow_env import REPO, configure_airflow
+
+# The catalog of these tests: the sample model plus one broken config, so every run also proves
+# that a broken file does not take the good model down.
+MODELS_DIR = Path(tempfile.mkdtemp(prefix="modelcare-it-models-"))
+_sample = (REPO / "include" / "models" / "customer_churn.yaml").read_text()
+(MODELS_DIR / "customer_churn.yaml").write_text(_sample.replace("bucket: modelcare-demo", "bucket: modelcare-it"))
+(MODELS_DIR / "broken_model.yaml").write_text("name: broken_model\ntask: classification\ndata: {target: y}\n")
+configure_airflow()
+
+DAG_ID = "modelcare_monitor_customer_churn"
+
+
+@pytest.fixture(autouse=True)
+def integration_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Integration tests see the catalog above (sample model + a broken file)."""
+    monkeypatch.setenv("MODELCARE_MODELS_DIR", str(MODELS_DIR))
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Create the metadata DB of this test session (fresh, so no stale 'running' rows)."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300)
+
+
+@dataclass
+class Harness:
+    """The sample model on the embedded stack, and helpers to run and inspect the monitoring DAG."""
+
+    config: Any
+    store: Any
+    queue_url: str
+    mail_dir: Path
+
+    def seed(self, day: dt.date, scenario: Any) -> None:
+        from include.modelcare.simulate import seed_model
+
+        seed_model(self.store, self.config, [day], {day: scenario}, rows_per_batch=1500, reference_rows=3000)
+
+    def run(self, day: dt.date, conf: dict[str, Any] | None = None) -> dict[str, str]:
+        """Run the monitoring DAG for ``day`` with dag.test(); return {task_id: state}."""
+        from airflow.dag_processing.dagbag import DagBag
+
+        dag = DagBag(dag_folder=str(REPO / "dags")).dags[DAG_ID]
+        when = dt.datetime.combine(day, dt.time(6), tzinfo=dt.UTC)
+        dr = dag.test(logical_date=when, run_after=when, run_conf=conf)
+        return {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+
+    def mails(self) -> list[Any]:
+        from include.modelcare.devstack import read_mails
+
+        return read_mails(self.mail_dir)
+
+    def sns(self) -> list[dict[str, Any]]:
+        from include.modelcare.devstack import read_sns_messages
+
+        return read_sns_messages(self.queue_url)
+
+    def reset(self) -> None:
+        """Empty the bucket, the SNS inbox and the mail sink between tests."""
+        for uri in self.store.list(f"s3://{self.config.data.bucket}/"):
+            self.store.delete(uri)
+        self.sns()
+        shutil.rmtree(self.mail_dir, ignore_errors=True)
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def harness_session(devstack: Any, airflow_db: None) -> Harness:
+    import boto3
+
+    from include.modelcare.config import get_model_config
+    from include.modelcare.storage import ObjectStore
+
+    config = get_model_config("customer_churn", MODELS_DIR)
+    boot = devstack.bootstrap(config)
+    store = ObjectStore(boto3.client("s3", endpoint_url=devstack.endpoint_url, region_name="us-east-1"))
+    assert boot.queue_url, "bootstrap made no SNS inbox queue"
+    return Harness(config=config, store=store, queue_url=boot.queue_url, mail_dir=Path(devstack.mail_dir))
+
+
+@pytest.fixture
+def harness(harness_session: Harness) -> Iterator[Harness]:
+    harness_session.reset()
+    yield harness_session
