@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from airflow.sdk import DAG, Param, dag, task
 
@@ -43,7 +44,9 @@ def monitoring_dag(config: ModelConfig) -> DAG:
         dag_id=f"modelcare_monitor_{name}",
         description=f"Validate, drift-check and triage incoming batches of {name}",
         schedule=config.schedules.monitoring,
-        start_date=dt.datetime.combine(config.schedules.start_date, dt.time(), tzinfo=dt.UTC),
+        start_date=dt.datetime.combine(
+            config.schedules.start_date, dt.time(), tzinfo=ZoneInfo(config.schedules.timezone)
+        ),
         catchup=False,
         max_active_runs=1,
         tags=["modelcare", "monitoring", name, *config.airflow.tags],

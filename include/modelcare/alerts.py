@@ -154,8 +154,8 @@ class TaskFailureAlert(BaseNotifier):
         from include.modelcare.errors import ValidationFailed
         from include.modelcare.runinfo import RunInfo
 
-        run = RunInfo.from_context(context)
         config = get_model_config(self.model_name)
+        run = RunInfo.from_context(context, config.schedules.timezone)
         error = context.get("exception")
         ti = context.get("ti") or context.get("task_instance")
         task_id = getattr(ti, "task_id", "unknown")

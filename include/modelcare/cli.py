@@ -105,8 +105,7 @@ def cmd_devstack(args: argparse.Namespace) -> int:
     """Run the embedded AWS emulator and SMTP sink in the foreground."""
     from include.modelcare.devstack import serve
 
-    serve(aws_port=args.port, smtp_port=args.smtp_port, state_dir=Path(args.state_dir))
-    return EXIT_OK
+    return serve(aws_port=args.port, smtp_port=args.smtp_port, state_dir=Path(args.state_dir))
 
 
 def cmd_seed(args: argparse.Namespace) -> int:

@@ -162,6 +162,17 @@ class Schedules(_Strict):
     timezone: str = Field("UTC", description="Timezone of the schedules and of batch dates.")
     start_date: dt.date = Field(dt.date(2026, 1, 1), description="First date the schedules cover (no catch-up).")
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'UTC', 'Europe/Berlin')") from None
+        return value
+
 
 class AlertsConfig(_Strict):
     """Who hears about problems: email (Airflow SMTP connection) and an SNS topic."""

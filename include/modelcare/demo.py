@@ -8,12 +8,14 @@ the mail sink and the SNS topic's SQS inbox. Everything it writes stays under ``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +45,38 @@ def _mondays(last: dt.date, n: int) -> list[dt.date]:
     return [last - dt.timedelta(weeks=i) for i in reversed(range(n))]
 
 
+@contextlib.contextmanager
+def _output_to(log_path: Path) -> Iterator[None]:
+    """Send everything written to fd 1/2 (Airflow's task logs, tracebacks of failed tasks) to a file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log_path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def _run_week(dag: Any, day: dt.date) -> dict[str, str]:
     when = dt.datetime.combine(day, dt.time(6), tzinfo=dt.UTC)
-    dr = dag.test(logical_date=when, run_after=when)
-    return {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    with _output_to(STATE / "dag-runs.log"):
+        dr = dag.test(logical_date=when, run_after=when)
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    return {t: states[t] for t in dag.task_ids if t in states}
 
 
 def _describe_week(config: Any, store: Any, day: dt.date, states: dict[str, str], label: str) -> list[str]:
     paths = config.paths
-    lines = [f"{day.isoformat()}  {label:<8} run: " + ", ".join(f"{t}={s}" for t, s in sorted(states.items()))]
+    ran = ", ".join(f"{t}={s}" for t, s in states.items() if s != "skipped")
+    lines = [f"{day.isoformat()}  {label:<8} tasks: {ran}"]
     if states.get("report_missing_batch") == "success":
         lines.append(f"    batch: MISSING at {paths.incoming(day)} (alerted)")
         return lines
@@ -67,9 +92,8 @@ def _describe_week(config: Any, store: Any, day: dt.date, states: dict[str, str]
     drift = store.read_json(paths.reports(day) + "drift.json")
     verdict = "DRIFT" if drift["drift_detected"] else "no drift"
     lines.append(f"    drift: {verdict} - {drift['reason']}")
-    top = [(n, c) for n, c in drift["columns"].items() if c["drifted"]]
-    top.sort(key=lambda item: item[0] not in drift.get("top_features", []))
-    for name, col in top[: config.drift.top_features]:
+    for name in drift["top_features"]:  # drifted features, most drifted first
+        col = drift["columns"][name]
         lines.append(
             f"      {name:<18} {col['method']:<18} score {col['score']:.3g} (threshold {col['threshold']:.3g})"
         )
@@ -138,6 +162,7 @@ def main() -> int:
         print(f"  email to {mail['To']}: {mail['Subject']}")
     for message in sns:
         print(f"  SNS: {message.get('Subject')}")
+    print(f"Airflow task logs of these runs: {(STATE / 'dag-runs.log').relative_to(REPO)}")
     print(f"\nwall time: {time.perf_counter() - started:.1f} s")
     return 0
 

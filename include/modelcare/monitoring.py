@@ -43,7 +43,7 @@ class BatchRejected(ValidationFailed, AirflowFailException):
 
 def _setup(model: str, context: Mapping[str, Any]) -> tuple[ModelConfig, RunInfo, ObjectStore]:
     config = get_model_config(model)
-    run = RunInfo.from_context(context)
+    run = RunInfo.from_context(context, config.schedules.timezone)
     store = ObjectStore(hook_s3_client(config.airflow.aws_conn_id))
     return config, run, store
 

@@ -50,8 +50,10 @@ class RunInfo:
         return run_url(self.dag_id, self.run_id)
 
     @classmethod
-    def from_context(cls, context: Mapping[str, Any]) -> RunInfo:
-        """Batch date = the ``batch_date`` param when given, else the logical date (or run_after) in UTC."""
+    def from_context(cls, context: Mapping[str, Any], timezone: str = "UTC") -> RunInfo:
+        """Batch date = the ``batch_date`` param when given, else the logical date (or run_after) in ``timezone``."""
+        from zoneinfo import ZoneInfo
+
         params = dict(context.get("params") or {})
         dag_run = context.get("dag_run")
         dag = context.get("dag")
@@ -61,5 +63,5 @@ class RunInfo:
         if when is None:
             when = dt.datetime.now(dt.UTC)
         if isinstance(when, dt.datetime) and when.tzinfo is not None:
-            when = when.astimezone(dt.UTC)
+            when = when.astimezone(ZoneInfo(timezone))
         return cls(dag_id=str(dag_id), run_id=run_id, day=parse_day(when), params=params)
