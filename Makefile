@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo   - run the monitoring loop on the embedded AWS emulator + SMTP sink"
-	@echo "make test   - run all tests (unit, dags, integration)"
+	@echo "make test   - lint, then all tests (unit, dags, integration)"
 	@echo "make lint   - ruff + mypy";  echo "make bench  - parse-time and drift benchmarks"
 	@echo "make devstack - run the embedded AWS emulator + SMTP sink in the foreground"
 
@@ -29,7 +29,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m include.modelcare.demo
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
