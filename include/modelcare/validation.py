@@ -254,24 +254,20 @@ def build_rules(config: ModelConfig, reference: pd.DataFrame | None) -> list[Rul
         rules.extend(_null_rules(config, data.id_column, default=None))
     rules.extend(_explicit_rules(config, data.id_column, allow={"range", "values"}))
 
-    for col in data.features.numerical:
-        rules.append(Rule("type", col, {"expected": "numeric"}))
-        rules.extend(_null_rules(config, col, default=v.max_null_fraction))
-        explicit = _explicit_rules(config, col, allow={"range"})
-        if explicit:
-            rules.extend(explicit)
-        elif derive:
-            assert reference is not None
-            rules.extend(_derived_range(reference, col, v.range_tolerance))
-    for col in data.features.categorical:
-        rules.append(Rule("type", col, {"expected": "string"}))
-        rules.extend(_null_rules(config, col, default=v.max_null_fraction))
-        explicit = _explicit_rules(config, col, allow={"values"})
-        if explicit:
-            rules.extend(explicit)
-        elif derive:
-            assert reference is not None
-            rules.extend(_derived_values(reference, col, v.values_mostly))
+    # Numeric features get ranges, categorical ones value sets: explicit rules first, else derived.
+    per_kind = (
+        (data.features.numerical, "numeric", "range", lambda c: _derived_range(reference, c, v.range_tolerance)),
+        (data.features.categorical, "string", "values", lambda c: _derived_values(reference, c, v.values_mostly)),
+    )
+    for columns, expected, allowed, derived in per_kind:
+        for col in columns:
+            rules.append(Rule("type", col, {"expected": expected}))
+            rules.extend(_null_rules(config, col, default=v.max_null_fraction))
+            explicit = _explicit_rules(config, col, allow={allowed})
+            if explicit:
+                rules.extend(explicit)
+            elif derive:
+                rules.extend(derived(col))
     if data.batch_has_target:
         rules.extend(_null_rules(config, data.target, default=v.max_null_fraction))
         rules.extend(_explicit_rules(config, data.target, allow={"range", "values"}))
