@@ -90,8 +90,7 @@ def _describe_week(config: Any, store: Any, day: dt.date, states: dict[str, str]
     checks = validation.get("checks", [])
     lines.append(f"    validation: passed ({len(checks)} checks on {validation['rows']:,} rows)")
     drift = store.read_json(paths.reports(day) + "drift.json")
-    verdict = "DRIFT" if drift["drift_detected"] else "no drift"
-    lines.append(f"    drift: {verdict} - {drift['reason']}")
+    lines.append(f"    {'DRIFT' if drift['drift_detected'] else 'drift'}: {drift['reason']}")
     for name in drift["top_features"]:  # drifted features, most drifted first
         col = drift["columns"][name]
         lines.append(
