@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, dag, task
 
 from include.modelcare import monitoring as m
@@ -26,14 +27,20 @@ For the batch of the run's date (`batch_date` in the form, else the logical date
 1. **resolve_batch** finds `{incoming}`; if missing, **report_missing_batch** alerts and the run ends.
 2. **validate_batch** runs Great Expectations; a failing batch is moved to `quarantine/` with a reason
    file, the task fails (no retries) and email/SNS alerts carry the figures.
-3. **measure_drift** compares the batch with the reference data (Evidently) and writes the HTML report
-   and a JSON summary under `{reports}`.
-4. **decide** branches: on drift, **alert_drift** and **request_retraining** (once per
-   {cooldown}-day cooldown); otherwise **no_retraining**.
+3. **measure_drift** compares the batch with the reference data (the production version's training
+   sample from the registry, else the baseline) with Evidently, plus the production model's
+   prediction drift, and writes the HTML report and a JSON summary under `{reports}`;
+   **check_performance** scores the production model on the batch once its labels arrived.
+4. **decide** branches: on drift or performance below the floor, **alert_drift**, and **request_retraining** +
+   **trigger_retraining** (the retraining DAG, once per {cooldown}-day cooldown); otherwise
+   **no_retraining**.
 
 Drift rule: drifted when at least {share:.0%} of features drift or a critical feature
 ({critical}) does.
 """
+
+
+TRIGGER_CONF_KEYS = ("reason", "drift_report", "request_uri", "end_date")
 
 
 def monitoring_dag(config: ModelConfig) -> DAG:
@@ -101,6 +108,10 @@ def monitoring_dag(config: ModelConfig) -> DAG:
         def measure_drift(**context: Any) -> dict[str, Any]:
             return m.measure_drift(name, context)
 
+        @task(task_id=m.CHECK_PERFORMANCE)
+        def check_performance(**context: Any) -> dict[str, Any]:
+            return m.check_performance(name, context)
+
         @task.branch(task_id=m.DECIDE)
         def decide(**context: Any) -> list[str]:
             return m.decide(name, context)
@@ -117,15 +128,21 @@ def monitoring_dag(config: ModelConfig) -> DAG:
         def no_retraining(**context: Any) -> dict[str, Any]:
             return m.no_retraining(name, context)
 
+        request = "ti.xcom_pull(task_ids='" + m.REQUEST_RETRAINING + "')"
+        trigger_retraining = TriggerDagRunOperator(
+            task_id=m.TRIGGER_RETRAINING,
+            trigger_dag_id=m.retrain_dag_id(name),
+            trigger_run_id="{{ " + request + "['retrain_run_id'] }}",
+            conf={key: "{{ " + request + f"['conf']['{key}'] }}}}" for key in TRIGGER_CONF_KEYS},
+            skip_when_already_exists=True,
+        )
+
         branch = resolve_batch()
         branch >> report_missing_batch()
-        (
-            branch
-            >> validate_batch()
-            >> measure_drift()
-            >> decide()
-            >> [alert_drift(), request_retraining(), no_retraining()]
-        )
+        validated = branch >> validate_batch()
+        decided = validated >> [measure_drift(), check_performance()] >> decide()
+        decided >> [alert_drift(), no_retraining()]
+        decided >> request_retraining() >> trigger_retraining
 
     return monitor()
 

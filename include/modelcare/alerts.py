@@ -47,8 +47,13 @@ class Alert:
             "missing_batch": "no batch arrived",
             "drift": "drift detected",
             "task_failed": "task failed",
+            "registered": "new model version",
+            "approval_needed": "approval needed",
         }
-        title = titles.get(self.kind.split(".", 1)[0], self.kind)
+        kind, _, detail = self.kind.partition(".")
+        title = titles.get(kind, kind)
+        if detail and kind != "task_failed":
+            title = f"{title} {detail}"
         return f"[modelcare] {self.model} {self.day.isoformat()}: {title}"
 
     def text(self) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from include.modelcare.config import ModelConfig, config_files, get_model_config, load_model_config, models_dir
 from include.modelcare.errors import ConfigError, ModelcareError
+from include.modelcare.registry.cli import add_registry_commands
 
 EXIT_OK, EXIT_FINDING, EXIT_ERROR = 0, 1, 2
 
@@ -160,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last", choices=["clean", "drifted", "faulty"], default="drifted")
     p.add_argument("--rows", type=int, default=2000)
     p.set_defaults(func=cmd_seed)
+
+    add_registry_commands(sub)
     return parser
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -214,6 +214,80 @@ class AirflowSettings(_Strict):
     smtp_conn_id: str = "smtp_default"
 
 
+class GateConfig(_Strict):
+    """Champion/challenger gate: the candidate must reach the floor and beat the champion."""
+
+    primary_metric: str | None = Field(
+        None, description="Metric that decides (default: roc_auc for classification, rmse for regression)."
+    )
+    floor: float | None = Field(
+        None, description="Absolute bar the candidate's primary metric must reach (None: none)."
+    )
+    min_improvement: float = Field(
+        0.01, ge=0, description="How much better than the champion the candidate must be (in the metric's units)."
+    )
+
+
+class SageMakerTrainingSettings(_Strict):
+    """Where and how the SageMaker backend trains (scikit-learn framework container)."""
+
+    image_uri: str = Field(description="scikit-learn training image URI of your region.")
+    role_arn: str = Field(description="Execution role of the training job.")
+    instance_type: str = "ml.m5.large"
+    instance_count: int = Field(1, ge=1)
+    volume_size_gb: int = Field(30, ge=1)
+    max_runtime_seconds: int = Field(3600, ge=60)
+
+
+class TrainingConfig(_Strict):
+    """How a model is trained, judged and approved (the retraining DAG reads only this)."""
+
+    estimator: str = Field("LogisticRegression", description="scikit-learn estimator class from the allowlist.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Hyperparameters of the estimator.")
+    window_weeks: int = Field(8, ge=2, description="Labelled batches of this many weeks form the training set.")
+    holdout_weeks: int = Field(1, ge=1, description="The most recent weeks of the window are the out-of-time holdout.")
+    min_rows: int = Field(500, ge=10, description="Fewest training rows to train at all.")
+    seed: int = 42
+    backend: Literal["local", "sagemaker"] = Field("local", description="Fit on the worker or as a SageMaker job.")
+    sagemaker: SageMakerTrainingSettings | None = None
+    approval: Literal["auto", "manual"] = Field(
+        "auto", description="Approve gate passers at once or wait for a person."
+    )
+    approval_timeout_hours: float = Field(72, gt=0, description="How long a manual approval waits.")
+    auto_deploy: bool = Field(False, description="Hand an approved version to the deployment DAG.")
+    reference_rows: int = Field(5000, ge=100, description="Rows of training data kept with a version for drift.")
+    gate: GateConfig = Field(default_factory=GateConfig)
+
+    @model_validator(mode="after")
+    def _estimator_known(self) -> TrainingConfig:
+        from include.modelcare.estimators import ESTIMATORS
+
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator: {self.estimator!r} is not allowed (one of: {', '.join(sorted(ESTIMATORS))})")
+        if self.backend == "sagemaker" and self.sagemaker is None:
+            raise ValueError("sagemaker: required when backend is 'sagemaker' (image_uri, role_arn)")
+        if self.holdout_weeks >= self.window_weeks:
+            raise ValueError(f"holdout_weeks ({self.holdout_weeks}) must be below window_weeks ({self.window_weeks})")
+        return self
+
+
+class PerformanceConfig(_Strict):
+    """Performance decay: once labels arrive, the production model's metric on them is watched."""
+
+    metric: str | None = Field(None, description="Metric to watch (default: the gate's primary metric).")
+    floor: float | None = Field(None, description="Below this, retraining is requested like on drift (None: off).")
+
+
+class RegistryConfig(_Strict):
+    """Where the model registry lives (default: s3://<data.bucket>/<data.prefix>/<name>/registry/)."""
+
+    bucket: str | None = None
+    prefix: str | None = None
+    sagemaker_model_package_group: str | None = Field(
+        None, description="Mirror versions into this SageMaker Model Registry group (None: no mirror)."
+    )
+
+
 class ModelConfig(_Strict):
     """One production model and everything modelcare does for it."""
 
@@ -226,6 +300,14 @@ class ModelConfig(_Strict):
     schedules: Schedules = Field(default_factory=Schedules)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+
+    @property
+    def primary_metric(self) -> str:
+        """The gate's deciding metric (task default when unset)."""
+        return self.training.gate.primary_metric or ("roc_auc" if self.task == "classification" else "rmse")
 
     @model_validator(mode="after")
     def _rules_name_known_columns(self) -> ModelConfig:
@@ -236,6 +318,18 @@ class ModelConfig(_Strict):
         bad_critical = sorted(set(self.drift.critical_features) - set(self.data.features.all))
         if bad_critical:
             raise ValueError(f"drift.critical_features: not a feature: {', '.join(bad_critical)}")
+        from include.modelcare.estimators import ESTIMATORS, METRICS
+
+        if ESTIMATORS[self.training.estimator].task != self.task:
+            raise ValueError(f"training.estimator: {self.training.estimator} is not a {self.task} estimator")
+        metrics = (
+            ("training.gate.primary_metric", self.primary_metric),
+            ("performance.metric", self.performance.metric),
+        )
+        for where, metric in metrics:
+            if metric is not None and metric not in METRICS[self.task]:
+                allowed = ", ".join(METRICS[self.task])
+                raise ValueError(f"{where}: {metric!r} is not a {self.task} metric (one of: {allowed})")
         return self
 
     @property
@@ -279,6 +373,22 @@ class ModelPaths:
 
     def alert_marker(self, day: dt.date, kind: str) -> str:
         return f"{self.root}/alerts/{self.partition(day)}/{kind}.json"
+
+    @property
+    def registry_root(self) -> str:
+        reg = self.config.registry
+        bucket = reg.bucket or self.config.data.bucket
+        prefix = reg.prefix.strip("/") if reg.prefix is not None else self.root.split("/", 3)[3] + "/registry"
+        return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+
+    def labels(self, day: dt.date) -> str:
+        return f"{self.root}/labels/{self.partition(day)}/"
+
+    def training_run(self, run_key: str) -> str:
+        return f"{self.root}/training/{run_key}/"
+
+    def handoffs(self) -> str:
+        return f"{self.root}/handoffs/"
 
     def baseline_reference(self) -> str:
         return self.config.drift.reference_uri or f"{self.root}/baseline/reference.{self.config.data.format}"

@@ -46,7 +46,7 @@ def data_files(store: ObjectStore, uri: str, fmt: Format) -> list[str]:
     return files
 
 
-def _parse(raw: bytes, fmt: Format, uri: str) -> pd.DataFrame:
+def parse_bytes(raw: bytes, fmt: Format, uri: str) -> pd.DataFrame:
     import pandas as pd
 
     try:
@@ -70,7 +70,7 @@ def read_table(uri: str, fmt: Format | None = None, store: ObjectStore | None = 
     files = data_files(store, uri, fmt)
     if not files:
         raise DataNotFound(f"{uri}: no {fmt} files found")
-    frames = [_parse(store.read_bytes(f), fmt, f) for f in files]
+    frames = [parse_bytes(store.read_bytes(f), fmt, f) for f in files]
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if frame.empty:
         raise DataError(f"{uri}: no rows ({len(files)} file(s) read)")

@@ -1,15 +1,17 @@
-"""``make demo``: the monitoring loop of the sample model, through Airflow, on the embedded AWS stack.
+"""``make demo``: monitor -> retrain -> register for the sample model, through Airflow, on the embedded AWS stack.
 
 Starts the AWS emulator and the SMTP sink on 127.0.0.1, seeds six weekly batches of
-``customer_churn`` (a faulty one, a clean one, and the last one drifted), runs the monitoring
-DAG with ``dag.test()`` for those three weeks and prints what happened, read back from S3,
-the mail sink and the SNS topic's SQS inbox. Everything it writes stays under ``.demo/``.
+``customer_churn`` (week 4 faulty, week 6 drifted), monitors weeks 1-3 and trains the first model
+(v1, put in production), monitors weeks 4-6 with ``dag.test()``, runs the retraining the drifted week
+triggered (v2 judged against v1) and prints what happened, read back from S3, the registry, the
+mail sink and the SNS topic's SQS inbox. Everything it writes stays under ``.demo/``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import os
 import shutil
 import subprocess
@@ -40,6 +42,10 @@ def _configure_airflow() -> None:
     )
 
 
+def _at(day: dt.date, hour: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
+
+
 def _mondays(last: dt.date, n: int) -> list[dt.date]:
     last = last - dt.timedelta(days=last.weekday())
     return [last - dt.timedelta(weeks=i) for i in reversed(range(n))]
@@ -65,10 +71,9 @@ def _output_to(log_path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
-def _run_week(dag: Any, day: dt.date) -> dict[str, str]:
-    when = dt.datetime.combine(day, dt.time(6), tzinfo=dt.UTC)
+def _run(dag: Any, when: dt.datetime, conf: dict[str, Any] | None = None) -> dict[str, str]:
     with _output_to(STATE / "dag-runs.log"):
-        dr = dag.test(logical_date=when, run_after=when)
+        dr = dag.test(logical_date=when, run_after=when, run_conf=conf)
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     return {t: states[t] for t in dag.task_ids if t in states}
 
@@ -100,15 +105,47 @@ def _describe_week(config: Any, store: Any, day: dt.date, states: dict[str, str]
     local.parent.mkdir(parents=True, exist_ok=True)
     local.write_bytes(store.read_bytes(drift["report_html"]))
     lines.append(f"    report: {drift['report_html']}  (copy: {local.relative_to(REPO)})")
-    if states.get("request_retraining") == "success":
-        request = store.read_json(paths.retrain_request(day))
+    prediction = drift.get("prediction_drift")
+    if prediction:
+        state = "DRIFTED" if prediction["drifted"] else "stable"
         lines.append(
-            f"    retraining: WOULD BE TRIGGERED - the retraining DAG {request['retrain_dag_id']} is not part of "
-            f"this bundle yet; request recorded at {paths.retrain_request(day)}"
+            f"    prediction drift (production v{prediction['version']}): {state}, "
+            f"mean score {prediction['mean_reference']:.3f} -> {prediction['mean_current']:.3f}"
         )
+    if states.get("trigger_retraining") == "success":
+        lines.append(f"    retraining: TRIGGERED (request {paths.retrain_request(day)})")
     else:
         lines.append("    retraining: not needed")
     return lines
+
+
+def _describe_version(record: Any, metric: str) -> str:
+    meta = record.metadata
+    candidate = meta["metrics"]["candidate"][metric]
+    champion = (meta["metrics"].get("champion") or {}).get(metric)
+    beside = f"champion v{meta['parent_version']:04d} {champion:.4f}" if champion is not None else "no champion yet"
+    return (
+        f"{record.version_id} {record.status}: {metric} {candidate:.4f} ({beside}); "
+        f"trained on {meta['rows']['train']:,} rows of {', '.join(meta['batches'])}; "
+        f"gate: {'; '.join(meta['gate']['reasons'])}"
+    )
+
+
+def _triggered_retraining(dag_id: str) -> tuple[str, dict[str, Any]] | None:
+    """The retraining run the monitoring DAG queued (run id and conf), read from Airflow's DB."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+
+    make_session = settings.Session
+    assert make_session is not None, "Airflow's ORM is not configured"
+    with make_session() as session:
+        run = (
+            session.query(DagRun)
+            .filter(DagRun.dag_id == dag_id, DagRun.run_id.startswith("monitoring__"))
+            .order_by(DagRun.id.desc())
+            .first()
+        )
+        return (run.run_id, dict(run.conf or {})) if run is not None else None
 
 
 def main() -> int:
@@ -120,6 +157,7 @@ def main() -> int:
 
     from include.modelcare.config import get_model_config
     from include.modelcare.devstack import DevStack, read_mails, read_sns_messages
+    from include.modelcare.registry import ModelRegistry
     from include.modelcare.simulate import Scenario, seed_model
     from include.modelcare.storage import ObjectStore
 
@@ -143,13 +181,55 @@ def main() -> int:
         if bag.import_errors:
             print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
             return 1
-        dag = bag.dags[f"modelcare_monitor_{MODEL}"]
+        monitor = bag.dags[f"modelcare_monitor_{MODEL}"]
+        retrain = bag.dags[f"modelcare_retrain_{MODEL}"]
+        registry = ModelRegistry(config, store)
+        metric = config.primary_metric
 
         summary: list[str] = []
+        print(f"  monitoring the first three weeks and training the first model ({retrain.dag_id}) ...", flush=True)
+        for day in weeks[:3]:
+            _run(monitor, _at(day, 6))
+        initial = _run(retrain, _at(weeks[2], 7), {"reason": "initial model", "end_date": weeks[2].isoformat()})
+        first = registry.get("latest")
+        summary.append(f"initial model: {_describe_version(first, metric)}")
+        summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in initial.items() if s != 'skipped')}")
+        if first.status == "Approved":
+            # The deployment DAG arrives with the next milestone; until then the demo moves the alias itself.
+            registry.set_alias(
+                "production", first.version, by="demo", why="initial deployment (stand-in for deploy DAG)"
+            )
+            summary.append(
+                f"    production -> {first.version_id} (set by the demo: the deployment DAG is not built yet)"
+            )
+
         for day, label in ((weeks[3], "faulty"), (weeks[4], "clean"), (weeks[5], "drifted")):
-            print(f"  running {dag.dag_id} for {day} ...", flush=True)
-            states = _run_week(dag, day)
+            print(f"  running {monitor.dag_id} for {day} ...", flush=True)
+            states = _run(monitor, _at(day, 6))
             summary += _describe_week(config, store, day, states, label)
+
+        triggered = _triggered_retraining(retrain.dag_id)
+        if triggered is not None:
+            run_id, conf = triggered
+            print(f"  running the retraining the monitoring DAG triggered ({run_id}) ...", flush=True)
+            states = _run(retrain, _at(weeks[5], 7), conf)
+            summary.append(f"retraining {run_id} (reason: {conf.get('reason', '-')[:90]}...)")
+            summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in states.items() if s != 'skipped')}")
+            latest = registry.get("latest")
+            summary.append(f"    registered {_describe_version(latest, metric)}")
+            handoff = f"{config.paths.handoffs()}{latest.version_id}.json"
+            summary.append(
+                f"    hand-off to deployment: {handoff}"
+                if store.exists(handoff)
+                else "    hand-off to deployment: none"
+            )
+
+        from include.modelcare.cli import main as cli_main
+
+        summary.append("\n$ modelcare registry list --model customer_churn")
+        with contextlib.redirect_stdout(io.StringIO()) as listing:
+            cli_main(["registry", "list", "--model", MODEL])
+        summary += listing.getvalue().rstrip().splitlines()
 
         mails = read_mails(stack.mail_dir)
         sns = read_sns_messages(inbox.queue_url, stack.client("sqs")) if inbox.queue_url else []

@@ -29,3 +29,39 @@ class ValidationFailed(ModelcareError):
 
 class DriftError(ModelcareError):
     """Drift could not be computed (e.g. no overlapping columns)."""
+
+
+class RegistryConflict(ModelcareError):
+    """A registry write lost a race or its precondition no longer holds (version claim, alias move, status change)."""
+
+
+class RegistryStateError(ModelcareError):
+    """The registry refuses an operation in the current state (illegal status transition, unapproved alias target)."""
+
+
+class VersionNotFound(DataNotFound):
+    """No visible registry version (or alias) matches the reference asked for."""
+
+
+class ArtifactIntegrityError(DataError):
+    """A stored artifact's sha256 differs from the hash recorded in the version's metadata."""
+
+
+class RegistryMirrorError(ModelcareError):
+    """Mirroring a committed version into the SageMaker Model Registry failed (S3 stays the source of truth)."""
+
+
+class TrainingError(ModelcareError):
+    """A model could not be trained or evaluated: too few rows, empty split, a failed fit."""
+
+
+class InvalidHyperparameters(TrainingError):
+    """Hyperparameters the estimator does not accept (unknown names or bad values)."""
+
+
+class ModelFileError(ModelcareError):
+    """A model file cannot be written or read (not a skops file, corrupt, unsupported object)."""
+
+
+class UntrustedModelError(ModelFileError):
+    """A model file holds types outside the allowlist (or fails its checksum): refused unloaded."""

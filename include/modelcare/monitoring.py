@@ -27,9 +27,11 @@ RESOLVE_BATCH = "resolve_batch"
 REPORT_MISSING_BATCH = "report_missing_batch"
 VALIDATE_BATCH = "validate_batch"
 MEASURE_DRIFT = "measure_drift"
+CHECK_PERFORMANCE = "check_performance"
 DECIDE = "decide"
 ALERT_DRIFT = "alert_drift"
 REQUEST_RETRAINING = "request_retraining"
+TRIGGER_RETRAINING = "trigger_retraining"
 NO_RETRAINING = "no_retraining"
 
 
@@ -48,9 +50,26 @@ def _setup(model: str, context: Mapping[str, Any]) -> tuple[ModelConfig, RunInfo
     return config, run, store
 
 
-def reference_uri(config: ModelConfig, run: RunInfo) -> str:
-    """Reference data for drift and derived validation rules: the form's override or the configured baseline."""
-    return str(run.params.get("reference_uri") or config.paths.baseline_reference())
+def load_reference(config: ModelConfig, run: RunInfo, store: ObjectStore) -> tuple[Any, str]:
+    """Reference data for drift and derived validation rules, and where it came from.
+
+    In order: the form's ``reference_uri``; the training sample of the registry's ``production``
+    version (sha256 verified); the configured baseline. Raises ``DataNotFound`` when none exists.
+    """
+    from include.modelcare.data import guess_format, read_table
+
+    override = run.params.get("reference_uri")
+    if override:
+        return read_table(override, guess_format(override, config.data.format), store), str(override)
+    from include.modelcare.retraining import registry_for
+
+    registry = registry_for(config, store)
+    production = registry.alias("production")
+    if production is not None:
+        record = registry.get(production.version)
+        return registry.load_reference(production.version), f"{record.uri}reference.parquet ({record.version_id})"
+    uri = config.paths.baseline_reference()
+    return read_table(uri, guess_format(uri, config.data.format), store), uri
 
 
 # -- 1. find the batch -------------------------------------------------------------------------
@@ -168,30 +187,27 @@ def validate_batch(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read_reference(config: ModelConfig, run: RunInfo, store: ObjectStore) -> Any:
-    from include.modelcare.data import guess_format, read_table
-
-    uri = reference_uri(config, run)
     try:
-        return read_table(uri, guess_format(uri, config.data.format), store)
-    except DataNotFound:
+        return load_reference(config, run, store)[0]
+    except DataNotFound as exc:
         if run.params.get("reference_uri"):
             raise
-        log.warning("no reference data at %s: validation uses config rules only", uri)
+        log.warning("no reference data (%s): validation uses config rules only", exc)
         return None
 
 
 # -- 3. drift ----------------------------------------------------------------------------------------
 def measure_drift(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Drift of the batch against the reference; HTML report and JSON summary to the reports prefix."""
-    from include.modelcare.data import guess_format, read_table
+    from include.modelcare.data import read_table
     from include.modelcare.drift import compute_drift, report_html
 
     config, run, store = _setup(model, context)
     located = context["ti"].xcom_pull(task_ids=RESOLVE_BATCH, key="batch")
-    ref_uri = reference_uri(config, run)
-    reference = read_table(ref_uri, guess_format(ref_uri, config.data.format), store)
+    reference, ref_uri = load_reference(config, run, store)
     current = read_table(located["uri"], config.data.format, store)
     result, snapshot = compute_drift(current, reference, config)
+    prediction = prediction_drift(config, store, reference, current)
 
     reports = config.paths.reports(run.day)
     html_uri, json_uri = reports + "drift.html", reports + "drift.json"
@@ -203,6 +219,7 @@ def measure_drift(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
         "reference_uri": ref_uri,
         "current_uri": located["uri"],
         "report_html": html_uri,
+        "prediction_drift": prediction,
         "dag_id": run.dag_id,
         "run_id": run.run_id,
     }
@@ -216,9 +233,95 @@ def measure_drift(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
         "top_features": [c.name for c in result.top_features(config.drift.top_features) if c.drifted],
         "critical_drifted": result.critical_drifted,
         "reason": result.reason,
+        "prediction_drift": prediction,
         "report_html": html_uri,
         "report_json": json_uri,
     }
+
+
+def production_model(config: ModelConfig, store: ObjectStore) -> tuple[Any, int] | None:
+    """The registry's ``production`` model (sha256 verified) and its version, or None."""
+    from include.modelcare.retraining import registry_for
+
+    registry = registry_for(config, store)
+    production = registry.alias("production")
+    if production is None:
+        return None
+    return registry.load_model(production.version), production.version
+
+
+def _scores(model: Any, frame: Any, config: ModelConfig) -> Any:
+    features = frame[config.data.features.all]
+    if config.task == "classification":
+        return model.predict_proba(features)[:, -1]
+    return model.predict(features)
+
+
+def prediction_drift(config: ModelConfig, store: ObjectStore, reference: Any, current: Any) -> dict[str, Any] | None:
+    """Drift of the production model's predictions (reference vs batch), tested like a numeric feature.
+
+    Reported beside feature drift (summary, alert); the dataset verdict stays the documented feature rule.
+    """
+    import pandas as pd
+
+    from include.modelcare.config import Features
+    from include.modelcare.drift import compute_drift
+
+    loaded = production_model(config, store)
+    if loaded is None:
+        return None
+    model, version = loaded
+    one_column = config.model_copy(
+        update={
+            "data": config.data.model_copy(update={"features": Features(numerical=["prediction"])}),
+            "drift": config.drift.model_copy(update={"critical_features": []}),
+        }
+    )
+    ref = pd.DataFrame({"prediction": _scores(model, reference, config)})
+    cur = pd.DataFrame({"prediction": _scores(model, current, config)})
+    result, _ = compute_drift(cur, ref, one_column)
+    column = result.columns["prediction"]
+    return {
+        "version": version,
+        "method": column.method,
+        "score": column.score,
+        "threshold": column.threshold,
+        "drifted": column.drifted,
+        "mean_reference": float(ref["prediction"].mean()),
+        "mean_current": float(cur["prediction"].mean()),
+    }
+
+
+def check_performance(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Performance decay: the production model's metric on this batch once its labels have arrived."""
+    import pandas as pd
+
+    from include.modelcare.data import data_files, parse_bytes, read_table
+    from include.modelcare.estimators import LOWER_IS_BETTER
+    from include.modelcare.evaluation import evaluate
+
+    config, run, store = _setup(model, context)
+    metric = config.performance.metric or config.primary_metric
+    labels_uri = config.paths.labels(run.day)
+    outcome: dict[str, Any] = {"metric": metric, "floor": config.performance.floor, "decayed": False}
+    loaded = production_model(config, store)
+    if loaded is None:
+        return {**outcome, "status": "no production model yet"}
+    files = data_files(store, labels_uri, config.data.format)
+    if not files:
+        return {**outcome, "status": f"no labels yet at {labels_uri}"}
+    production, version = loaded
+    labels = pd.concat([parse_bytes(store.read_bytes(f), config.data.format, f) for f in files], ignore_index=True)
+    batch = read_table(config.paths.incoming(run.day), config.data.format, store)
+    batch = batch.drop(columns=[config.data.target], errors="ignore")
+    joined = batch.merge(labels[[config.data.id_column, config.data.target]], on=config.data.id_column)
+    value = evaluate(production, joined, config)[metric]
+    floor = config.performance.floor
+    decayed = floor is not None and (value > floor if metric in LOWER_IS_BETTER else value < floor)
+    outcome.update(status="measured", version=version, value=value, rows=len(joined), decayed=decayed)
+    store.write_json(config.paths.reports(run.day) + "performance.json", {**outcome, "labels": files})
+    log.info("%s %s: production v%d %s %.4f (floor %s)", config.name, run.day, version, metric, value, floor)
+    return outcome
 
 
 # -- 4. decide -----------------------------------------------------------------------------------------
@@ -237,32 +340,49 @@ def last_request_before(config: ModelConfig, day: dt.date, store: ObjectStore) -
 
 
 def retraining_decision(
-    config: ModelConfig, day: dt.date, drift: Mapping[str, Any], store: ObjectStore
+    config: ModelConfig,
+    day: dt.date,
+    drift: Mapping[str, Any],
+    store: ObjectStore,
+    performance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Whether to request retraining for this batch, and why (cooldown keeps one episode to one request)."""
-    if not drift["drift_detected"]:
+    """Whether to request retraining for this batch, and why (cooldown keeps one episode to one request).
+
+    Triggers: dataset drift, or the production model's metric below ``performance.floor``.
+    """
+    decayed = bool(performance and performance.get("decayed"))
+    if not drift["drift_detected"] and not decayed:
         return {"retrain": False, "why": f"no drift: {drift['reason']}"}
+    cause = drift["reason"] if drift["drift_detected"] else ""
+    if decayed and performance is not None:
+        decay = (
+            f"performance decay: production v{performance['version']} {performance['metric']} "
+            f"{performance['value']:.4f} below floor {performance['floor']}"
+        )
+        cause = f"{decay}; {cause}" if cause else decay
     previous = last_request_before(config, day, store)
     cooldown = config.drift.retrain_cooldown_days
     if previous is not None and (day - previous).days < cooldown:
         return {
             "retrain": False,
-            "why": f"drift, but retraining was requested on {previous.isoformat()} "
+            "why": f"{cause}; but retraining was requested on {previous.isoformat()} "
             f"({(day - previous).days} < {cooldown} days cooldown)",
         }
-    return {"retrain": True, "why": f"drift: {drift['reason']}"}
+    return {"retrain": True, "why": cause}
 
 
 def decide(model: str, context: Mapping[str, Any]) -> list[str]:
     """Branch: alert on drift, and request retraining unless cooling down or switched off in the form."""
     config, run, store = _setup(model, context)
     drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
-    decision = retraining_decision(config, run.day, drift, store)
+    performance = context["ti"].xcom_pull(task_ids=CHECK_PERFORMANCE)
+    decision = retraining_decision(config, run.day, drift, store, performance)
     if decision["retrain"] and not run.params.get("request_retraining", True):
-        decision = {"retrain": False, "why": "drift, but the run's form switched retraining requests off"}
+        decision = {"retrain": False, "why": f"{decision['why']}; but the run's form switched retraining requests off"}
     context["ti"].xcom_push(key="decision", value=decision)
     log.info("%s %s: %s", config.name, run.day, decision["why"])
-    branches = [ALERT_DRIFT] if drift["drift_detected"] else []
+    decayed = bool(performance and performance.get("decayed"))
+    branches = [ALERT_DRIFT] if drift["drift_detected"] or decayed else []
     branches.append(REQUEST_RETRAINING if decision["retrain"] else NO_RETRAINING)
     return branches
 
@@ -277,17 +397,29 @@ def alert_drift(model: str, context: Mapping[str, Any]) -> dict[str, str]:
         model=config.name,
         day=run.day,
         kind="drift",
-        summary=drift["reason"],
+        summary=decision.get("why") or drift["reason"],
         figures={
             "drift_share": f"{drift['drift_share']:.0%} ({drift['n_drifted']} of {drift['n_features']} features)",
             "top_drifted_features": ", ".join(drift["top_features"]) or "-",
             "critical_drifted": ", ".join(drift["critical_drifted"]) or "-",
+            "prediction_drift": _describe_prediction_drift(drift.get("prediction_drift")),
             "retraining": decision.get("why", "-"),
         },
         report_uri=drift["report_html"],
         run_url=run.run_url,
     )
     return _send(alert, config, store, context, run)
+
+
+def _describe_prediction_drift(prediction: Mapping[str, Any] | None) -> str:
+    if not prediction:
+        return "- (no production model)"
+    state = "drifted" if prediction["drifted"] else "stable"
+    return (
+        f"{state}: v{prediction['version']} mean {prediction['mean_reference']:.3f} -> "
+        f"{prediction['mean_current']:.3f} ({prediction['method']} {prediction['score']:.3g}, "
+        f"threshold {prediction['threshold']:.3g})"
+    )
 
 
 def retrain_dag_id(model: str) -> str:
@@ -298,8 +430,8 @@ def retrain_dag_id(model: str) -> str:
 def request_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Record the retraining request for this batch date (once: a re-run finds it and does not add another).
 
-    The record is the hand-off to the retraining DAG: it says why, links the drift report and names
-    the run that asked.
+    The record says why, links the drift report and names the run that asked; the next task
+    triggers the retraining DAG with it.
     """
     config, run, store = _setup(model, context)
     drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
@@ -321,16 +453,22 @@ def request_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]
     created = store.create_exclusive(uri, json.dumps(request, indent=2).encode(), content_type="application/json")
     if not created:
         log.info("retraining of %s for %s was already requested (%s): not requesting again", config.name, run.day, uri)
+        request = store.read_json(uri)
     else:
-        log.info(
-            "retraining requested for %s (%s); the retraining DAG %s is not part of this bundle yet, "
-            "so the request record %s is the hand-off",
-            config.name,
-            request["reason"],
-            request["retrain_dag_id"],
-            uri,
-        )
-    return {"request_uri": uri, "new_request": created, "retrain_dag_id": request["retrain_dag_id"], "triggered": False}
+        log.info("retraining requested for %s (%s): %s", config.name, request["reason"], uri)
+    return {
+        "request_uri": uri,
+        "new_request": created,
+        "retrain_dag_id": request["retrain_dag_id"],
+        # One retraining run per batch date: a re-run finds it and does not trigger another.
+        "retrain_run_id": f"monitoring__{run.day.isoformat()}",
+        "conf": {
+            "reason": f"monitoring {run.day.isoformat()}: {request['reason']}"[:500],
+            "drift_report": request["drift_report"],
+            "request_uri": uri,
+            "end_date": run.day.isoformat(),
+        },
+    }
 
 
 def no_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]:

@@ -80,6 +80,20 @@ class ObjectStore:
     def read_json(self, uri: str) -> Any:
         return json.loads(self.read_bytes(uri))
 
+    def read_with_etag(self, uri: str) -> tuple[bytes, str]:
+        """The object's bytes and its ETag (for ``replace_if_match``); locally the ETag is the content's md5."""
+        if not is_s3(uri):
+            data = self.read_bytes(uri)
+            return data, _local_etag(data)
+        bucket, key = split_s3(uri)
+        try:
+            response = self.s3.get_object(Bucket=bucket, Key=key)
+        except self.s3.exceptions.NoSuchKey:
+            raise DataNotFound(f"{uri}: no such object") from None
+        except self.s3.exceptions.NoSuchBucket:
+            raise DataNotFound(f"{uri}: no such bucket {bucket!r}") from None
+        return response["Body"].read(), response["ETag"]
+
     def exists(self, uri: str) -> bool:
         if not is_s3(uri):
             return Path(uri).exists()
@@ -144,6 +158,38 @@ class ObjectStore:
             raise
         return True
 
+    def replace_if_match(self, uri: str, data: bytes, etag: str, *, content_type: str | None = None) -> bool:
+        """Overwrite only if the object still has this ETag (S3 ``If-Match``); True when this call replaced it.
+
+        False when the object changed or vanished since it was read (412, 409 or 404): re-read and retry.
+        Local paths compare and replace without a lock (single-writer use only).
+        """
+        if not is_s3(uri):
+            path = Path(uri)
+            try:
+                current = path.read_bytes()
+            except FileNotFoundError:
+                return False
+            if _local_etag(current) != etag:
+                return False
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+            return True
+        import botocore.exceptions
+
+        bucket, key = split_s3(uri)
+        extra = {"ContentType": content_type} if content_type else {}
+        try:
+            self.s3.put_object(Bucket=bucket, Key=key, Body=data, IfMatch=etag, **extra)
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"} or status in {404, 409, 412}:
+                return False
+            raise
+        return True
+
     def copy(self, src: str, dst: str) -> None:
         if is_s3(src) and is_s3(dst):
             sb, sk = split_s3(src)
@@ -158,3 +204,10 @@ class ObjectStore:
             return
         bucket, key = split_s3(uri)
         self.s3.delete_object(Bucket=bucket, Key=key)
+
+
+def _local_etag(data: bytes) -> str:
+    """ETag-like fingerprint of a local file's content (quoted md5 hex, as S3 gives for single-part objects)."""
+    import hashlib
+
+    return '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'

@@ -29,7 +29,7 @@ def _dagbag(models_dir: Path | None = None, monkeypatch: pytest.MonkeyPatch | No
 def test_no_import_errors_with_the_shipped_catalog() -> None:
     bag = _dagbag()
     assert bag.import_errors == {}
-    assert "modelcare_monitor_customer_churn" in bag.dag_ids
+    assert {"modelcare_monitor_customer_churn", "modelcare_retrain_customer_churn"} <= set(bag.dag_ids)
 
 
 def test_dags_follow_house_rules() -> None:
@@ -56,10 +56,15 @@ def test_monitoring_dag_shape() -> None:
         "decide",
         "alert_drift",
         "request_retraining",
+        "trigger_retraining",
         "no_retraining",
+        "check_performance",
     }
     assert dag.get_task("resolve_batch").downstream_task_ids == {"validate_batch", "report_missing_batch"}
     assert dag.get_task("decide").downstream_task_ids == {"alert_drift", "request_retraining", "no_retraining"}
+    trigger = dag.get_task("trigger_retraining")
+    assert trigger.trigger_dag_id == "modelcare_retrain_customer_churn"
+    assert trigger.skip_when_already_exists
     assert set(dag.params.keys()) == {"batch_date", "reference_uri", "request_retraining", "send_alerts"}
     assert "0 6 * * 1" in repr(dag.timetable)
 
@@ -97,3 +102,41 @@ def test_broken_config_is_reported_and_others_still_load(tmp_path: Path, monkeyp
     assert list(errors) == ["modelcare_catalog_check.py"]
     message = errors["modelcare_catalog_check.py"]
     assert "broken_model.yaml" in message and "task" in message and "clustering" in message
+
+
+def test_retraining_dag_shape() -> None:
+    dag = _dagbag().dags["modelcare_retrain_customer_churn"]
+    assert {t.task_id for t in dag.tasks} == {
+        "assemble_training_set",
+        "train_candidate",
+        "evaluate_candidate",
+        "register_candidate",
+        "alert_registration",
+        "route_approval",
+        "await_approval",
+        "hand_off",
+    }
+    assert dag.get_task("route_approval").downstream_task_ids == {"await_approval", "hand_off"}
+    assert dag.get_task("await_approval").downstream_task_ids == {"hand_off"}
+    assert {"reason", "window_weeks", "hyperparameters", "force", "auto_deploy"} <= set(dag.params.keys())
+    assert dag.max_active_runs == 1
+
+
+def test_sagemaker_backend_wires_the_provider_training_operator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sagemaker = (
+        "  sagemaker:\n"
+        "    image_uri: 683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3\n"
+        "    role_arn: arn:aws:iam::123456789012:role/modelcare-training\n"
+    )
+    text = SAMPLE.read_text().replace("  backend: local ", sagemaker + "  backend: sagemaker ")
+    (tmp_path / "customer_churn.yaml").write_text(text)
+    bag = _dagbag(tmp_path, monkeypatch)
+    assert bag.import_errors == {}
+    dag = bag.dags["modelcare_retrain_customer_churn"]
+    job = dag.get_task("sagemaker_training_job")
+    assert type(job).__name__ == "SageMakerTrainingOperator"
+    assert dag.get_task("prepare_sagemaker_job").downstream_task_ids == {"sagemaker_training_job"}
+    assert dag.get_task("collect_sagemaker_model").downstream_task_ids == {"evaluate_candidate"}
+    assert "train_candidate" not in dag.task_ids

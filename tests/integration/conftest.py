@@ -21,6 +21,11 @@ from tests.airflow_env import REPO, configure_airflow
 MODELS_DIR = Path(tempfile.mkdtemp(prefix="modelcare-it-models-"))
 _sample = (REPO / "include" / "models" / "customer_churn.yaml").read_text()
 (MODELS_DIR / "customer_churn.yaml").write_text(_sample.replace("bucket: modelcare-demo", "bucket: modelcare-it"))
+(MODELS_DIR / "churn_manual.yaml").write_text(
+    _sample.replace("bucket: modelcare-demo", "bucket: modelcare-it")
+    .replace("name: customer_churn", "name: churn_manual")
+    .replace("  approval: auto ", "  approval: manual ")
+)
 (MODELS_DIR / "broken_model.yaml").write_text("name: broken_model\ntask: classification\ndata: {target: y}\n")
 configure_airflow()
 
@@ -55,12 +60,26 @@ class Harness:
 
     def run(self, day: dt.date, conf: dict[str, Any] | None = None) -> dict[str, str]:
         """Run the monitoring DAG for ``day`` with dag.test(); return {task_id: state}."""
+        return self.run_dag("monitor", dt.datetime.combine(day, dt.time(6), tzinfo=dt.UTC), conf)
+
+    def run_dag(self, kind: str, when: dt.datetime, conf: dict[str, Any] | None = None) -> dict[str, str]:
+        """Run ``modelcare_<kind>_<model>`` with dag.test() at ``when``; return {task_id: state}."""
         from airflow.dag_processing.dagbag import DagBag
 
-        dag = DagBag(dag_folder=str(REPO / "dags")).dags[DAG_ID]
-        when = dt.datetime.combine(day, dt.time(6), tzinfo=dt.UTC)
+        dag = DagBag(dag_folder=str(REPO / "dags")).dags[f"modelcare_{kind}_{self.config.name}"]
         dr = dag.test(logical_date=when, run_after=when, run_conf=conf)
         return {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+
+    @property
+    def registry(self) -> Any:
+        from include.modelcare.registry import ModelRegistry
+
+        return ModelRegistry(self.config, self.store)
+
+    def seed_weeks(self, weeks: list[dt.date], scenarios: dict[dt.date, Any] | None = None) -> None:
+        from include.modelcare.simulate import seed_model
+
+        seed_model(self.store, self.config, weeks, scenarios or {}, rows_per_batch=1500, reference_rows=3000)
 
     def mails(self) -> list[Any]:
         from include.modelcare.devstack import read_mails
@@ -81,21 +100,32 @@ class Harness:
         self.mail_dir.mkdir(parents=True, exist_ok=True)
 
 
-@pytest.fixture(scope="session")
-def harness_session(devstack: Any, airflow_db: None) -> Harness:
+def _harness(devstack: Any, name: str) -> Harness:
     import boto3
 
     from include.modelcare.config import get_model_config
     from include.modelcare.storage import ObjectStore
 
-    config = get_model_config("customer_churn", MODELS_DIR)
+    config = get_model_config(name, MODELS_DIR)
     boot = devstack.bootstrap(config)
     store = ObjectStore(boto3.client("s3", endpoint_url=devstack.endpoint_url, region_name="us-east-1"))
     assert boot.queue_url, "bootstrap made no SNS inbox queue"
     return Harness(config=config, store=store, queue_url=boot.queue_url, mail_dir=Path(devstack.mail_dir))
 
 
+@pytest.fixture(scope="session")
+def harness_session(devstack: Any, airflow_db: None) -> Harness:
+    return _harness(devstack, "customer_churn")
+
+
 @pytest.fixture
 def harness(harness_session: Harness) -> Iterator[Harness]:
     harness_session.reset()
     yield harness_session
+
+
+@pytest.fixture
+def manual_harness(devstack: Any, airflow_db: None) -> Iterator[Harness]:
+    h = _harness(devstack, "churn_manual")
+    h.reset()
+    yield h

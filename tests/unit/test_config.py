@@ -101,6 +101,6 @@ def test_catalog_isolates_broken_files(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_catalog_cache_sees_edits(tmp_path: Path) -> None:
     path = _variant(tmp_path, "edited", "task: classification", "task: classification")
-    assert load_catalog(tmp_path).models["edited"].task == "classification"
-    path.write_text(path.read_text().replace("task: classification", "task: regression") + "\n")
-    assert load_catalog(tmp_path).models["edited"].task == "regression"
+    assert load_catalog(tmp_path).models["edited"].training.min_rows == 1000
+    path.write_text(path.read_text().replace("min_rows: 1000", "min_rows: 2000") + "\n")
+    assert load_catalog(tmp_path).models["edited"].training.min_rows == 2000

@@ -1,0 +1,182 @@
+"""Retraining DAGs, one per model config: assemble, train, evaluate, gate, register, approve, hand off.
+
+Wiring only: every task body is one call into ``include.modelcare.retraining``. The training
+backend (local fit or SageMaker training job) is chosen by the model's config at parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import DAG, Param, TriggerRule, dag, task
+
+from include.modelcare import retraining as r
+from include.modelcare.alerts import TaskFailureAlert
+from include.modelcare.approval import ApprovalNeededAlert, RegistryApprovalOperator
+from include.modelcare.config import ModelConfig, load_catalog
+
+DOC = """
+### Retraining of `{name}`
+
+Trains `{estimator}` ({backend} backend) on the validated, labelled batches of the last
+{window} weeks (the most recent {holdout} week(s) are the out-of-time holdout), compares it with the
+production model on the same holdout, and registers it in `{registry}`.
+
+Gate: `{metric}` must reach {floor} and beat the champion by at least {min_improvement}.
+Approval: **{approval}**{approval_note}. Every candidate is registered, rejected ones too.
+
+Triggered weekly, by the monitoring DAG on drift (the form's `reason`, `drift_report` say why), or
+by hand. Hyperparameter overrides are checked against the estimator before anything runs.
+"""
+
+
+def retraining_dag(config: ModelConfig) -> DAG:
+    """Wire the retraining DAG of one model."""
+    name = config.name
+    training = config.training
+
+    @dag(
+        dag_id=f"modelcare_retrain_{name}",
+        description=f"Retrain, evaluate, register (and approve) {name}",
+        schedule=config.schedules.retraining,
+        start_date=dt.datetime.combine(
+            config.schedules.start_date, dt.time(), tzinfo=ZoneInfo(config.schedules.timezone)
+        ),
+        catchup=False,
+        max_active_runs=1,
+        tags=["modelcare", "retraining", name, *config.airflow.tags],
+        doc_md=DOC.format(
+            name=name,
+            estimator=training.estimator,
+            backend=training.backend,
+            window=training.window_weeks,
+            holdout=training.holdout_weeks,
+            registry=config.paths.registry_root,
+            metric=config.primary_metric,
+            floor=training.gate.floor if training.gate.floor is not None else "no floor",
+            min_improvement=training.gate.min_improvement,
+            approval=training.approval,
+            approval_note=" (Browse → Required Actions; the alert carries the link)"
+            if training.approval == "manual"
+            else "",
+        ),
+        default_args={
+            "owner": config.airflow.owner,
+            "retries": config.airflow.retries,
+            "retry_delay": dt.timedelta(minutes=config.airflow.retry_delay_minutes),
+            "on_failure_callback": [TaskFailureAlert(name)],
+        },
+        params={
+            "reason": Param("manual", type="string", minLength=1, title="Reason", description="Why this retraining."),
+            "window_weeks": Param(
+                None,
+                type=["null", "integer"],
+                minimum=2,
+                maximum=260,
+                title="Training window (weeks)",
+                description=f"Empty: {training.window_weeks} weeks (config) unless start/end dates are given.",
+            ),
+            "start_date": Param(None, type=["null", "string"], format="date", title="Window start date"),
+            "end_date": Param(
+                None, type=["null", "string"], format="date", title="Window end date (default: run date)"
+            ),
+            "hyperparameters": Param(
+                {},
+                type="object",
+                title="Hyperparameter overrides",
+                description=f"JSON object of {training.estimator} parameters, checked against the estimator.",
+            ),
+            "force": Param(False, type="boolean", title="Force", description="Retrain even when no new data arrived."),
+            "auto_deploy": Param(
+                None,
+                type=["null", "boolean"],
+                title="Hand off to deployment",
+                description=f"Empty: {training.auto_deploy} (config).",
+            ),
+            "drift_report": Param(None, type=["null", "string"], title="Drift report (set by monitoring)"),
+            "request_uri": Param(None, type=["null", "string"], title="Retraining request (set by monitoring)"),
+        },
+    )
+    def retrain() -> None:
+        @task(task_id=r.ASSEMBLE)
+        def assemble_training_set(**context: Any) -> dict[str, Any]:
+            return r.assemble_training_set(name, context)
+
+        assembled = assemble_training_set()
+        if training.backend == "local":
+
+            @task(task_id=r.TRAIN)
+            def train_candidate(**context: Any) -> dict[str, Any]:
+                return r.train_candidate(name, context)
+
+            trained = assembled >> train_candidate()
+            train_task = r.TRAIN
+        else:
+            # Imported only for models that train on SageMaker: the operator pulls in boto3.
+            from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
+
+            @task(task_id=r.PREPARE_SAGEMAKER)
+            def prepare_sagemaker_job(**context: Any) -> dict[str, Any]:
+                return r.prepare_sagemaker_job(name, context)
+
+            @task(task_id=r.COLLECT_SAGEMAKER)
+            def collect_sagemaker_model(**context: Any) -> dict[str, Any]:
+                return r.collect_sagemaker_model(name, context)
+
+            request = prepare_sagemaker_job()
+            job = SageMakerTrainingOperator(
+                task_id=r.SAGEMAKER_TRAIN,
+                config=request,  # type: ignore[arg-type]  # an XComArg, resolved at run time
+                aws_conn_id=config.airflow.aws_conn_id,
+                wait_for_completion=True,
+                print_log=False,
+                check_interval=30,
+                action_if_job_exists="fail",
+            )
+            trained = assembled >> request >> job >> collect_sagemaker_model()
+            train_task = r.COLLECT_SAGEMAKER
+
+        @task(task_id=r.EVALUATE)
+        def evaluate_candidate(**context: Any) -> dict[str, Any]:
+            return r.evaluate_candidate(name, context, train_task)
+
+        @task(task_id=r.REGISTER)
+        def register_candidate(**context: Any) -> dict[str, Any]:
+            return r.register_candidate(name, context, train_task)
+
+        @task(task_id="alert_registration")
+        def alert_registration(**context: Any) -> dict[str, str]:
+            return r.alert_registration(name, context)
+
+        @task.branch(task_id=r.ROUTE_APPROVAL)
+        def route_approval(**context: Any) -> str:
+            return r.route_approval(name, context)
+
+        await_approval = RegistryApprovalOperator(
+            task_id=r.AWAIT_APPROVAL,
+            model_name=name,
+            subject=f"Approve {name} for production?",
+            body=f"A new version of **{name}** passed the gate. Its metrics and lineage are in the registry "
+            f"({config.paths.registry_root}); the registration alert lists them beside the champion's.",
+            notifiers=[ApprovalNeededAlert(name)],
+            response_timeout=dt.timedelta(hours=training.approval_timeout_hours),
+        )
+
+        @task(task_id=r.HAND_OFF, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        def hand_off(**context: Any) -> dict[str, Any]:
+            return r.hand_off(name, context)
+
+        registered = trained >> evaluate_candidate() >> register_candidate()
+        registered >> alert_registration()
+        branch = registered >> route_approval()
+        handed = hand_off()
+        branch >> await_approval >> handed
+        branch >> handed
+
+    return retrain()
+
+
+for _config in load_catalog().models.values():
+    globals()[f"modelcare_retrain_{_config.name}"] = retraining_dag(_config)

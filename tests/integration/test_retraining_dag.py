@@ -1,0 +1,166 @@
+"""Retraining end to end with dag.test(): monitoring triggers it, the registry records every candidate."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.integration.conftest import Harness
+from tests.integration.hitl import answer_when_waiting
+
+pytestmark = pytest.mark.integration
+
+WEEKS = [dt.date(2026, 4, 6) + dt.timedelta(weeks=i) for i in range(5)]  # Mondays; the last one drifts
+
+
+def _retrain_runs(model: str) -> dict[str, dict]:
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+
+    with settings.Session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == f"modelcare_retrain_{model}").all()
+        return {r.run_id: dict(r.conf or {}) for r in runs}
+
+
+def _monitor_weeks(h: Harness, weeks: list[dt.date]) -> None:
+    for day in weeks:
+        states = h.run(day)
+        assert states["validate_batch"] == "success", (day, states)
+
+
+def test_drift_triggers_retraining_which_registers_and_hands_off(harness: Harness) -> None:
+    from include.modelcare.simulate import Scenario
+
+    h = harness
+    h.seed_weeks(WEEKS, {WEEKS[-1]: Scenario.drifted()})
+    _monitor_weeks(h, WEEKS[:-1])
+    states = h.run(WEEKS[-1])
+    assert states["request_retraining"] == "success" and states["trigger_retraining"] == "success"
+
+    runs = _retrain_runs("customer_churn")
+    run_id = f"monitoring__{WEEKS[-1].isoformat()}"
+    assert run_id in runs, runs
+    conf = runs[run_id]
+    assert conf["drift_report"].endswith("drift.html") and "drift" in conf["reason"]
+    assert conf["end_date"] == WEEKS[-1].isoformat()
+
+    # The triggered run, executed in-process with its conf.
+    when = dt.datetime.combine(WEEKS[-1], dt.time(7), tzinfo=dt.UTC)
+    states = h.run_dag("retrain", when, conf)
+    assert states == {
+        "assemble_training_set": "success",
+        "train_candidate": "success",
+        "evaluate_candidate": "success",
+        "register_candidate": "success",
+        "alert_registration": "success",
+        "route_approval": "success",
+        "await_approval": "skipped",
+        "hand_off": "success",
+    }
+    (v1,) = h.registry.versions()
+    assert v1.version == 1 and v1.status == "Approved"
+    meta = v1.metadata
+    assert meta["trigger"]["drift_report"] == conf["drift_report"]
+    assert meta["batches"] == [d.isoformat() for d in WEEKS]
+    assert meta["holdout_days"] == [WEEKS[-1].isoformat()]
+    assert len(meta["fingerprint"]) == 64 and len(meta["inputs"]) == 2 * len(WEEKS)
+    assert meta["metrics"]["candidate"]["roc_auc"] >= 0.70 and meta["metrics"]["champion"] is None
+    assert meta["dag_id"] == "modelcare_retrain_customer_churn"
+    assert h.store.exists(f"{h.config.paths.handoffs()}v0001.json")
+    subjects = [str(m["Subject"]) for m in h.mails()]
+    assert any("new model version v0001" in s for s in subjects), subjects
+
+    # Re-running the same retraining run registers nothing new.
+    states = h.run_dag("retrain", when, conf)
+    assert states["register_candidate"] == "success"
+    assert [v.version for v in h.registry.versions()] == [1]
+
+    # v1 goes to production (the deployment DAG's job in a later milestone); the monitoring DAG
+    # now takes its reference data from the registry's production version.
+    h.registry.set_alias("production", 1, by="test", why="first deployment")
+    h.run(WEEKS[-1])
+    drift = h.store.read_json(h.config.paths.reports(WEEKS[-1]) + "drift.json")
+    assert "/registry/" in drift["reference_uri"] and "v0001" in drift["reference_uri"]
+
+    # Same data again (force): the candidate cannot beat the champion -> Rejected, no hand-off, alert.
+    later = when + dt.timedelta(days=1)
+    states = h.run_dag("retrain", later, {**conf, "force": True, "reason": "weekly"})
+    assert states["register_candidate"] == "success" and states["hand_off"] == "success"
+    v2 = h.registry.get(2)
+    assert v2.status == "Rejected"
+    assert any("champion" in reason for reason in v2.metadata["gate"]["reasons"])
+    assert v2.metadata["parent_version"] == 1
+    assert not h.store.exists(f"{h.config.paths.handoffs()}v0002.json")
+    assert any("v0002" in str(m["Subject"]) for m in h.mails())
+
+    # Without force, unchanged inputs are skipped as "no new data".
+    states = h.run_dag("retrain", later + dt.timedelta(days=1), {**conf, "reason": "weekly"})
+    assert states["assemble_training_set"] == "skipped" and states["register_candidate"] == "skipped"
+
+
+def test_invalid_hyperparameters_fail_before_training(harness: Harness) -> None:
+    h = harness
+    when = dt.datetime.combine(WEEKS[-1], dt.time(9), tzinfo=dt.UTC)
+    states = h.run_dag("retrain", when, {"hyperparameters": {"not_a_param": 1}})
+    assert states["assemble_training_set"] == "failed"
+    assert states["register_candidate"] == "upstream_failed"
+    assert h.registry.versions() == []
+    failure = [m for m in h.mails() if "task failed" in str(m["Subject"])]
+    assert failure and "not_a_param" in failure[0].get_body(preferencelist=("html", "plain")).get_content()
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("option", ["Approve", "Reject"])
+def test_manual_approval_in_required_actions(manual_harness: Harness, option: str) -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.types import DagRunType
+
+    h = manual_harness
+    weeks = WEEKS[:3]
+    h.seed_weeks(weeks)
+    _monitor_weeks(h, weeks)
+    when = dt.datetime.combine(weeks[-1], dt.time(8), tzinfo=dt.UTC)
+    run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=when, run_after=when)
+    answer = answer_when_waiting("modelcare_retrain_churn_manual", run_id, "await_approval", option, user="ana")
+
+    states = h.run_dag("retrain", when, {"reason": "manual approval test"})
+
+    assert answer.error is None and answer.answered.is_set()
+    assert states["await_approval"] == "success"
+    (v1,) = h.registry.versions()
+    history = v1.metadata["status_history"]
+    assert history[0]["status"] == "PendingManualApproval"
+    assert history[-1]["by"] == "ana"
+    subjects = [str(m["Subject"]) for m in h.mails()]
+    assert any("approval needed v0001" in s for s in subjects), subjects
+    body = (
+        next(m for m in h.mails() if "approval needed" in str(m["Subject"]))
+        .get_body(preferencelist=("html", "plain"))
+        .get_content()
+    )
+    assert "/required_actions" in body
+    if option == "Approve":
+        assert v1.status == "Approved" and states["hand_off"] == "success"
+        assert h.store.exists(f"{h.config.paths.handoffs()}v0001.json")
+    else:
+        assert v1.status == "Rejected" and states["hand_off"] == "skipped"
+        assert not h.store.exists(f"{h.config.paths.handoffs()}v0001.json")
+
+
+@pytest.mark.parametrize(
+    ("param", "value"), [("window_weeks", 1), ("hyperparameters", "C=3"), ("force", "yes"), ("reason", "")]
+)
+def test_bad_retraining_form_is_refused_with_the_param_named(param: str, value: object) -> None:
+    import copy
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from tests.airflow_env import DAGS
+
+    dag = DagBag(dag_folder=str(DAGS)).dags["modelcare_retrain_customer_churn"]
+    params = copy.deepcopy(dag.params)
+    with pytest.raises(ParamValidationError, match=f"Invalid input for param {param}"):
+        params[param] = value
+        params.validate()
