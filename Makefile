@@ -53,6 +53,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_drift.py
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_registry.py
 
 devstack: $(STAMP)
 	$(BIN)/modelcare devstack

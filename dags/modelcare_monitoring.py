@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, dag, task
 
 from include.modelcare import monitoring as m
-from include.modelcare.alerts import TaskFailureAlert
 from include.modelcare.config import ModelConfig, load_catalog
+from include.modelcare.dag_defaults import dag_kwargs
 
 DOC = """
 ### Monitoring of `{name}`
@@ -48,30 +47,21 @@ def monitoring_dag(config: ModelConfig) -> DAG:
     name = config.name
 
     @dag(
-        dag_id=f"modelcare_monitor_{name}",
-        description=f"Validate, drift-check and triage incoming batches of {name}",
-        schedule=config.schedules.monitoring,
-        start_date=dt.datetime.combine(
-            config.schedules.start_date, dt.time(), tzinfo=ZoneInfo(config.schedules.timezone)
+        **dag_kwargs(
+            config,
+            "monitor",
+            schedule=config.schedules.monitoring,
+            description=f"Validate, drift-check and triage incoming batches of {name}",
+            doc_md=DOC.format(
+                name=name,
+                description=config.description,
+                incoming=config.paths.incoming(dt.date(2000, 1, 1)).replace("2000-01-01", "YYYY-MM-DD"),
+                reports=config.paths.reports(dt.date(2000, 1, 1)).replace("2000-01-01", "YYYY-MM-DD"),
+                cooldown=config.drift.retrain_cooldown_days,
+                share=config.drift.drift_share,
+                critical=", ".join(config.drift.critical_features) or "none",
+            ),
         ),
-        catchup=False,
-        max_active_runs=1,
-        tags=["modelcare", "monitoring", name, *config.airflow.tags],
-        doc_md=DOC.format(
-            name=name,
-            description=config.description,
-            incoming=config.paths.incoming(dt.date(2000, 1, 1)).replace("2000-01-01", "YYYY-MM-DD"),
-            reports=config.paths.reports(dt.date(2000, 1, 1)).replace("2000-01-01", "YYYY-MM-DD"),
-            cooldown=config.drift.retrain_cooldown_days,
-            share=config.drift.drift_share,
-            critical=", ".join(config.drift.critical_features) or "none",
-        ),
-        default_args={
-            "owner": config.airflow.owner,
-            "retries": config.airflow.retries,
-            "retry_delay": dt.timedelta(minutes=config.airflow.retry_delay_minutes),
-            "on_failure_callback": [TaskFailureAlert(name)],
-        },
         params={
             "batch_date": Param(
                 None,
@@ -128,21 +118,21 @@ def monitoring_dag(config: ModelConfig) -> DAG:
         def no_retraining(**context: Any) -> dict[str, Any]:
             return m.no_retraining(name, context)
 
-        request = "ti.xcom_pull(task_ids='" + m.REQUEST_RETRAINING + "')"
-        trigger_retraining = TriggerDagRunOperator(
-            task_id=m.TRIGGER_RETRAINING,
-            trigger_dag_id=m.retrain_dag_id(name),
-            trigger_run_id="{{ " + request + "['retrain_run_id'] }}",
-            conf={key: "{{ " + request + f"['conf']['{key}'] }}}}" for key in TRIGGER_CONF_KEYS},
-            skip_when_already_exists=True,
-        )
-
         branch = resolve_batch()
         branch >> report_missing_batch()
         validated = branch >> validate_batch()
         decided = validated >> [measure_drift(), check_performance()] >> decide()
         decided >> [alert_drift(), no_retraining()]
-        decided >> request_retraining() >> trigger_retraining
+        requested = decided >> request_retraining()
+
+        xcom = "ti.xcom_pull(task_ids='" + m.REQUEST_RETRAINING + "')"
+        requested >> TriggerDagRunOperator(
+            task_id=m.TRIGGER_RETRAINING,
+            trigger_dag_id=m.retrain_dag_id(name),
+            trigger_run_id="{{ " + xcom + "['retrain_run_id'] }}",
+            conf={key: "{{ " + xcom + f"['conf']['{key}'] }}}}" for key in TRIGGER_CONF_KEYS},
+            skip_when_already_exists=True,
+        )
 
     return monitor()
 

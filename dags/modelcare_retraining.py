@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from airflow.sdk import DAG, Param, TriggerRule, dag, task
 
 from include.modelcare import retraining as r
-from include.modelcare.alerts import TaskFailureAlert
 from include.modelcare.approval import ApprovalNeededAlert, RegistryApprovalOperator
 from include.modelcare.config import ModelConfig, load_catalog
+from include.modelcare.dag_defaults import dag_kwargs
 
 DOC = """
 ### Retraining of `{name}`
@@ -38,36 +37,27 @@ def retraining_dag(config: ModelConfig) -> DAG:
     training = config.training
 
     @dag(
-        dag_id=f"modelcare_retrain_{name}",
-        description=f"Retrain, evaluate, register (and approve) {name}",
-        schedule=config.schedules.retraining,
-        start_date=dt.datetime.combine(
-            config.schedules.start_date, dt.time(), tzinfo=ZoneInfo(config.schedules.timezone)
+        **dag_kwargs(
+            config,
+            "retrain",
+            schedule=config.schedules.retraining,
+            description=f"Retrain, evaluate, register (and approve) {name}",
+            doc_md=DOC.format(
+                name=name,
+                estimator=training.estimator,
+                backend=training.backend,
+                window=training.window_weeks,
+                holdout=training.holdout_weeks,
+                registry=config.paths.registry_root,
+                metric=config.primary_metric,
+                floor=training.gate.floor if training.gate.floor is not None else "no floor",
+                min_improvement=training.gate.min_improvement,
+                approval=training.approval,
+                approval_note=" (Browse → Required Actions; the alert carries the link)"
+                if training.approval == "manual"
+                else "",
+            ),
         ),
-        catchup=False,
-        max_active_runs=1,
-        tags=["modelcare", "retraining", name, *config.airflow.tags],
-        doc_md=DOC.format(
-            name=name,
-            estimator=training.estimator,
-            backend=training.backend,
-            window=training.window_weeks,
-            holdout=training.holdout_weeks,
-            registry=config.paths.registry_root,
-            metric=config.primary_metric,
-            floor=training.gate.floor if training.gate.floor is not None else "no floor",
-            min_improvement=training.gate.min_improvement,
-            approval=training.approval,
-            approval_note=" (Browse → Required Actions; the alert carries the link)"
-            if training.approval == "manual"
-            else "",
-        ),
-        default_args={
-            "owner": config.airflow.owner,
-            "retries": config.airflow.retries,
-            "retry_delay": dt.timedelta(minutes=config.airflow.retry_delay_minutes),
-            "on_failure_callback": [TaskFailureAlert(name)],
-        },
         params={
             "reason": Param("manual", type="string", minLength=1, title="Reason", description="Why this retraining."),
             "window_weeks": Param(

@@ -48,6 +48,7 @@ class Alert:
             "drift": "drift detected",
             "task_failed": "task failed",
             "registered": "new model version",
+            "rejected": "model version rejected",
             "approval_needed": "approval needed",
         }
         kind, _, detail = self.kind.partition(".")

@@ -16,24 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from include.modelcare.config import ModelConfig, config_files, get_model_config, load_model_config, models_dir
+from include.modelcare.cli_args import add_model_args, model_config
+from include.modelcare.config import config_files, load_model_config, models_dir
 from include.modelcare.errors import ConfigError, ModelcareError
 from include.modelcare.registry.cli import add_registry_commands
 
 EXIT_OK, EXIT_FINDING, EXIT_ERROR = 0, 1, 2
-
-
-def _model(args: argparse.Namespace) -> ModelConfig:
-    if args.config:
-        return load_model_config(args.config)
-    return get_model_config(args.model)
-
-
-def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--config", help="path of a model config YAML")
-    group.add_argument("--model", help="model name in the catalog ($MODELCARE_MODELS_DIR or include/models)")
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -58,7 +46,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from include.modelcare.data import guess_format, read_table
     from include.modelcare.validation import validate_frame
 
-    config = _model(args)
+    config = model_config(args)
     frame = read_table(args.data, guess_format(args.data, config.data.format))
     reference = read_table(args.reference, guess_format(args.reference, config.data.format)) if args.reference else None
     result = validate_frame(frame, config, reference)
@@ -77,7 +65,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from include.modelcare.drift import compute_drift, report_html
     from include.modelcare.storage import ObjectStore, is_s3
 
-    config = _model(args)
+    config = model_config(args)
     store = ObjectStore()
     current = read_table(args.current, guess_format(args.current, config.data.format), store)
     reference = read_table(args.reference, guess_format(args.reference, config.data.format), store)
@@ -116,7 +104,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from include.modelcare.simulate import Scenario, seed_model
     from include.modelcare.storage import ObjectStore
 
-    config = _model(args)
+    config = model_config(args)
     end = dt.date.fromisoformat(args.end)
     weeks = [end - dt.timedelta(weeks=i) for i in reversed(range(args.weeks))]
     presets = {"clean": Scenario.clean(), "drifted": Scenario.drifted(), "faulty": Scenario.faulty()}
@@ -135,13 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("validate", help="validate a batch (exit 0 valid, 1 invalid, 2 error)")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--data", required=True, help="batch file, directory, or s3:// URI/prefix")
     p.add_argument("--reference", help="reference data to derive ranges and value sets from")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("drift", help="measure drift of a batch against reference data")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--current", required=True, help="current batch (file, directory or s3:// URI)")
     p.add_argument("--reference", required=True, help="reference data (file, directory or s3:// URI)")
     p.add_argument("--report", help="write the HTML report to this directory, .html file or s3:// prefix")
@@ -155,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_devstack)
 
     p = sub.add_parser("seed", help="write simulated weekly batches of a model into its bucket")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--weeks", type=int, default=6)
     p.add_argument("--end", required=True, help="date of the last batch (YYYY-MM-DD)")
     p.add_argument("--last", choices=["clean", "drifted", "faulty"], default="drifted")

@@ -211,9 +211,12 @@ def main() -> int:
         triggered = _triggered_retraining(retrain.dag_id)
         if triggered is not None:
             run_id, conf = triggered
-            print(f"  running the retraining the monitoring DAG triggered ({run_id}) ...", flush=True)
+            # dag.test() cannot pick up a queued run: it runs the same DAG with the queued run's conf
+            # in-process, under its own run id (a scheduler would run the queued run itself).
+            print(f"  running the retraining the monitoring DAG queued ({run_id}) with its conf ...", flush=True)
             states = _run(retrain, _at(weeks[5], 7), conf)
-            summary.append(f"retraining {run_id} (reason: {conf.get('reason', '-')[:90]}...)")
+            summary.append(f"retraining queued as {run_id}, executed with its conf by dag.test()")
+            summary.append(f"    reason: {conf.get('reason', '-')}")
             summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in states.items() if s != 'skipped')}")
             latest = registry.get("latest")
             summary.append(f"    registered {_describe_version(latest, metric)}")

@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from include.modelcare.alerts import Alert, send_alert
 from include.modelcare.config import ModelConfig, get_model_config
+from include.modelcare.dag_defaults import dag_id
 from include.modelcare.errors import DataNotFound, ValidationFailed
 from include.modelcare.runinfo import RunInfo
 from include.modelcare.storage import ObjectStore, hook_s3_client
@@ -424,7 +425,7 @@ def _describe_prediction_drift(prediction: Mapping[str, Any] | None) -> str:
 
 def retrain_dag_id(model: str) -> str:
     """The retraining DAG of a model."""
-    return f"modelcare_retrain_{model}"
+    return dag_id("retrain", model)
 
 
 def request_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]:

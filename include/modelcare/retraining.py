@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.modelcare.alerts import Alert, send_alert
 from include.modelcare.config import ModelConfig, get_model_config
+from include.modelcare.dag_defaults import dag_id
 from include.modelcare.errors import DataNotFound, InvalidHyperparameters, TrainingError
 from include.modelcare.runinfo import RunInfo, parse_day
 from include.modelcare.storage import ObjectStore, hook_s3_client
@@ -38,7 +39,7 @@ BATCH_DAY = "_batch_day"
 
 def deploy_dag_id(model: str) -> str:
     """The deployment DAG of a model."""
-    return f"modelcare_deploy_{model}"
+    return dag_id("deploy", model)
 
 
 def run_key(run: RunInfo) -> str:
@@ -111,7 +112,7 @@ def labelled_batches(config: ModelConfig, store: ObjectStore, start: dt.date, en
         if not labels:
             log.info("%s %s: no labels yet at %s: left out", config.name, day, config.paths.labels(day))
             continue
-        batches.append({"day": day.isoformat(), "features": features, "labels": labels})
+        batches.append({"day": day.isoformat(), "features": features, "labels": labels, "validation": result_uri})
     return batches
 
 
@@ -171,6 +172,7 @@ def assemble_training_set(model: str, context: Mapping[str, Any]) -> dict[str, A
         "model": config.name,
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         "batches": [b["day"] for b in batches],
+        "validation_results": [b["validation"] for b in batches],
         "inputs": [{"uri": u, "sha256": h} for u, h in sorted(inputs)],
         "fingerprint": digest,
         "rows": len(dataset),
@@ -215,17 +217,24 @@ def _hyperparameters(config: ModelConfig, run: RunInfo) -> dict[str, Any]:
 
 
 # -- 2. train --------------------------------------------------------------------------------------
-def train_candidate(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
-    """Fit the configured pipeline on the training part (local backend); store it with skops."""
+def _training_part(
+    model: str, context: Mapping[str, Any]
+) -> tuple[ModelConfig, RunInfo, ObjectStore, dict[str, Any], tuple[Any, Any]]:
+    """Config, run, store, checked hyperparameters, and the (train, holdout) split of the run's data set."""
     from include.modelcare.data import read_table
-    from include.modelcare.serialization import dump_model
-    from include.modelcare.training import fit
 
     config, run, store = _setup(model, context)
     assembled = context["ti"].xcom_pull(task_ids=ASSEMBLE)
-    params = _hyperparameters(config, run)
     dataset = read_table(assembled["dataset_uri"], "parquet", store)
-    train, holdout = _split(config, dataset)
+    return config, run, store, _hyperparameters(config, run), _split(config, dataset)
+
+
+def train_candidate(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Fit the configured pipeline on the training part (local backend); store it with skops."""
+    from include.modelcare.serialization import dump_model
+    from include.modelcare.training import fit
+
+    config, run, store, params, (train, holdout) = _training_part(model, context)
     pipeline, seconds = fit(config, params, train)
     folder = config.paths.training_run(run_slug(run))
     store.write_bytes(folder + "model.skops", dump_model(pipeline))
@@ -243,14 +252,10 @@ def train_candidate(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
 
 def prepare_sagemaker_job(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Upload the training part and the source tarball; return the CreateTrainingJob request."""
-    from include.modelcare.data import read_table, to_bytes
+    from include.modelcare.data import to_bytes
     from include.modelcare.training import build_source_tarball, sagemaker_training_config
 
-    config, run, store = _setup(model, context)
-    assembled = context["ti"].xcom_pull(task_ids=ASSEMBLE)
-    params = _hyperparameters(config, run)
-    dataset = read_table(assembled["dataset_uri"], "parquet", store)
-    train, _ = _split(config, dataset)
+    config, run, store, params, (train, _) = _training_part(model, context)
     folder = config.paths.training_run(run_slug(run))
     store.write_bytes(folder + "sagemaker/train/train.parquet", to_bytes(train, "parquet"))
     store.write_bytes(folder + "sagemaker/source.tar.gz", build_source_tarball())
@@ -388,6 +393,7 @@ def register_candidate(model: str, context: Mapping[str, Any], train_task: str) 
         "backend": trained["backend"],
         "training_window": assembled["window"],
         "batches": assembled["batches"],
+        "validation_results": manifest["validation_results"],
         "inputs": manifest["inputs"],
         "fingerprint": assembled["fingerprint"],
         "rows": {
@@ -497,7 +503,7 @@ def alert_registration(model: str, context: Mapping[str, Any]) -> dict[str, str]
     alert = Alert(
         model=config.name,
         day=run.day,
-        kind=f"registered.{registered['version_id']}",
+        kind=f"{'rejected' if registered['status'] == 'Rejected' else 'registered'}.{registered['version_id']}",
         summary=f"{config.name} {registered['version_id']} {verb}: {'; '.join(evaluated['gate']['reasons'])} "
         f"(primary metric {metric})",
         figures=figures,

@@ -63,6 +63,7 @@ def test_drift_triggers_retraining_which_registers_and_hands_off(harness: Harnes
     meta = v1.metadata
     assert meta["trigger"]["drift_report"] == conf["drift_report"]
     assert meta["batches"] == [d.isoformat() for d in WEEKS]
+    assert meta["validation_results"] == [h.config.paths.validation_result(d) for d in WEEKS]
     assert meta["holdout_days"] == [WEEKS[-1].isoformat()]
     assert len(meta["fingerprint"]) == 64 and len(meta["inputs"]) == 2 * len(WEEKS)
     assert meta["metrics"]["candidate"]["roc_auc"] >= 0.70 and meta["metrics"]["champion"] is None
@@ -92,7 +93,7 @@ def test_drift_triggers_retraining_which_registers_and_hands_off(harness: Harnes
     assert any("champion" in reason for reason in v2.metadata["gate"]["reasons"])
     assert v2.metadata["parent_version"] == 1
     assert not h.store.exists(f"{h.config.paths.handoffs()}v0002.json")
-    assert any("v0002" in str(m["Subject"]) for m in h.mails())
+    assert any("model version rejected v0002" in str(m["Subject"]) for m in h.mails())
 
     # Without force, unchanged inputs are skipped as "no new data".
     states = h.run_dag("retrain", later + dt.timedelta(days=1), {**conf, "reason": "weekly"})

@@ -12,32 +12,25 @@ import yaml
 
 from include.modelcare.config import ModelConfig
 from include.modelcare.errors import TrainingError
-from include.modelcare.estimators import ESTIMATORS, METRICS
+from include.modelcare.estimators import METRICS
 from include.modelcare.evaluation import GateDecision, evaluate, gate
 from include.modelcare.simulate import generate_batch
 from include.modelcare.training import fit
+from tests.unit.configs import make_config
 
 pytestmark = pytest.mark.unit
 
 SAMPLE = Path(__file__).resolve().parents[2] / "include" / "models" / "customer_churn.yaml"
 
 
-def make_config(estimator: str = "LogisticRegression", **gate_settings: Any) -> ModelConfig:
-    """The sample churn config with this estimator and gate; regression estimators predict monthly_charges."""
-    raw = yaml.safe_load(SAMPLE.read_text())
-    raw["training"] = {"estimator": estimator, "min_rows": 10, "gate": gate_settings}
-    raw.pop("performance", None)
-    if ESTIMATORS[estimator].task == "regression":
-        raw["task"] = "regression"
-        raw["data"]["target"] = "monthly_charges"
-        raw["data"]["features"]["numerical"].remove("monthly_charges")
-        raw["drift"] = {"critical_features": ["contract"]}
-    return ModelConfig.model_validate(raw)
+def gate_config(estimator: str = "LogisticRegression", **gate_settings: Any) -> ModelConfig:
+    """The sample churn config with this estimator and gate."""
+    return make_config(estimator, gate=gate_settings)
 
 
 @pytest.fixture(scope="module")
 def churn_model() -> tuple[ModelConfig, Any, Any]:
-    config = make_config()
+    config = gate_config()
     model, _ = fit(config, {}, generate_batch(800, seed=21))
     return config, model, generate_batch(400, seed=22, id_offset=800)
 
@@ -84,7 +77,7 @@ def test_multiclass_metrics() -> None:
 
 
 def test_regression_metrics() -> None:
-    config = make_config("Ridge")
+    config = gate_config("Ridge")
     model, _ = fit(config, {}, generate_batch(600, seed=7))
     metrics = evaluate(model, generate_batch(300, seed=8), config)
     assert list(metrics) == list(METRICS["regression"])
@@ -94,7 +87,7 @@ def test_regression_metrics() -> None:
 
 # -- gate -------------------------------------------------------------------------------------------------
 def test_candidate_beats_champion() -> None:
-    config = make_config(primary_metric="roc_auc", floor=0.7, min_improvement=0.01)
+    config = gate_config(primary_metric="roc_auc", floor=0.7, min_improvement=0.01)
     decision = gate(config, {"roc_auc": 0.812, "accuracy": 0.7}, {"roc_auc": 0.790})
     assert decision.passed is True
     assert decision.reasons == [
@@ -105,7 +98,7 @@ def test_candidate_beats_champion() -> None:
 
 
 def test_floor_not_reached_fails_even_when_beating_the_champion() -> None:
-    config = make_config(floor=0.75, min_improvement=0.01)
+    config = gate_config(floor=0.75, min_improvement=0.01)
     decision = gate(config, {"roc_auc": 0.74}, {"roc_auc": 0.70})
     assert decision.passed is False
     assert decision.reasons[0] == "roc_auc 0.740 is below the floor 0.750"
@@ -121,18 +114,18 @@ def test_floor_not_reached_fails_even_when_beating_the_champion() -> None:
     ],
 )
 def test_not_enough_improvement(candidate: float, champion: float, reason: str) -> None:
-    decision = gate(make_config(min_improvement=0.01), {"roc_auc": candidate}, {"roc_auc": champion})
+    decision = gate(gate_config(min_improvement=0.01), {"roc_auc": candidate}, {"roc_auc": champion})
     assert decision.passed is False
     assert decision.reasons == [reason]
 
 
 def test_improvement_exactly_at_the_threshold_passes_despite_float_noise() -> None:
-    decision = gate(make_config(min_improvement=0.01), {"roc_auc": 0.81}, {"roc_auc": 0.80})  # 0.81-0.80 < 0.01
+    decision = gate(gate_config(min_improvement=0.01), {"roc_auc": 0.81}, {"roc_auc": 0.80})  # 0.81-0.80 < 0.01
     assert decision.passed is True
 
 
 def test_lower_is_better_metric() -> None:
-    config = make_config("Ridge", floor=10.0, min_improvement=0.5)
+    config = gate_config("Ridge", floor=10.0, min_improvement=0.5)
     assert config.primary_metric == "rmse"
     better = gate(config, {"rmse": 8.0}, {"rmse": 9.0})
     assert better.passed and better.lower_is_better
@@ -147,23 +140,23 @@ def test_lower_is_better_metric() -> None:
     assert not above_floor.passed
     assert above_floor.reasons[0] == "rmse 11.000 is above the floor 10.000 (lower is better)"
     log_loss = gate(
-        make_config(primary_metric="log_loss", min_improvement=0.01), {"log_loss": 0.40}, {"log_loss": 0.45}
+        gate_config(primary_metric="log_loss", min_improvement=0.01), {"log_loss": 0.40}, {"log_loss": 0.45}
     )
     assert log_loss.passed and log_loss.lower_is_better
 
 
 def test_first_model_needs_only_the_floor() -> None:
-    config = make_config(floor=0.7)
+    config = gate_config(floor=0.7)
     first = gate(config, {"roc_auc": 0.71}, None)
     assert first.passed and first.champion is None
     assert first.reasons == ["roc_auc 0.710 reaches the floor 0.700", "first model: no champion to beat"]
     assert not gate(config, {"roc_auc": 0.69}, None).passed
-    no_floor = gate(make_config(), {"roc_auc": 0.51}, None)
+    no_floor = gate(gate_config(), {"roc_auc": 0.51}, None)
     assert no_floor.passed and no_floor.reasons == ["first model: no champion to beat"]
 
 
 def test_unusable_numbers_fail_closed() -> None:
-    config = make_config()
+    config = gate_config()
     assert not gate(config, {"roc_auc": float("nan")}, None).passed
     missing = gate(config, {"roc_auc": 0.9}, {"accuracy": 0.8})
     assert not missing.passed and "the champion has no usable roc_auc" in missing.reasons[0]
@@ -172,7 +165,7 @@ def test_unusable_numbers_fail_closed() -> None:
 
 
 def test_decision_to_dict_is_json_ready() -> None:
-    decision = gate(make_config(floor=0.7), {"roc_auc": 0.8}, {"roc_auc": 0.75})
+    decision = gate(gate_config(floor=0.7), {"roc_auc": 0.8}, {"roc_auc": 0.75})
     as_dict = decision.to_dict()
     assert json.loads(json.dumps(as_dict)) == as_dict
     assert set(as_dict) == {

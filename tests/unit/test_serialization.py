@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from include.modelcare.config import ModelConfig
 from include.modelcare.errors import ModelFileError, UntrustedModelError
@@ -26,25 +25,13 @@ from include.modelcare.serialization import (
 )
 from include.modelcare.simulate import Scenario, generate_batch
 from include.modelcare.training import build_pipeline
+from tests.unit.configs import make_config
 
 pytestmark = pytest.mark.unit
 
 SAMPLE = Path(__file__).resolve().parents[2] / "include" / "models" / "customer_churn.yaml"
 SMALL = {"n_estimators": 5, "max_iter": 5}  # few trees / iterations: the tests stay fast
 TRIPWIRE = {"constructed": False}
-
-
-def make_config(estimator: str, params: dict[str, Any] | None = None) -> ModelConfig:
-    """The sample churn config with this estimator; regression estimators predict monthly_charges."""
-    raw = yaml.safe_load(SAMPLE.read_text())
-    raw["training"] = {"estimator": estimator, "params": params or {}, "min_rows": 10}
-    raw.pop("performance", None)
-    if ESTIMATORS[estimator].task == "regression":
-        raw["task"] = "regression"
-        raw["data"]["target"] = "monthly_charges"
-        raw["data"]["features"]["numerical"].remove("monthly_charges")
-        raw["drift"] = {"critical_features": ["contract"]}
-    return ModelConfig.model_validate(raw)
 
 
 def small_params(estimator: str) -> dict[str, Any]:

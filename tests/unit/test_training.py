@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from include.modelcare.config import ModelConfig
 from include.modelcare.errors import InvalidHyperparameters, TrainingError
-from include.modelcare.estimators import ESTIMATORS
 from include.modelcare.simulate import Scenario, generate_batch
 from include.modelcare.training import (
     CONFIG_HYPERPARAMETER,
@@ -36,6 +34,7 @@ from include.modelcare.training import (
     time_split,
     validate_params,
 )
+from tests.unit.configs import make_config
 
 pytestmark = pytest.mark.unit
 
@@ -43,19 +42,6 @@ SAMPLE = Path(__file__).resolve().parents[2] / "include" / "models" / "customer_
 DAYS = ["2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26"]
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
 ROLE = "arn:aws:iam::123456789012:role/modelcare-training"
-
-
-def make_config(estimator: str = "LogisticRegression", params: dict[str, Any] | None = None, **training: Any) -> Any:
-    """The sample churn config with this estimator; regression estimators predict monthly_charges."""
-    raw = yaml.safe_load(SAMPLE.read_text())
-    raw["training"] = {"estimator": estimator, "params": params or {}, "min_rows": 10, **training}
-    raw.pop("performance", None)
-    if ESTIMATORS[estimator].task == "regression":
-        raw["task"] = "regression"
-        raw["data"]["target"] = "monthly_charges"
-        raw["data"]["features"]["numerical"].remove("monthly_charges")
-        raw["drift"] = {"critical_features": ["contract"]}
-    return ModelConfig.model_validate(raw)
 
 
 def sagemaker_config(**settings: Any) -> Any:

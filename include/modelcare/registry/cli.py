@@ -15,7 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from include.modelcare.config import ModelConfig, get_model_config, load_model_config
+from include.modelcare.cli_args import add_model_args, model_config
+from include.modelcare.config import ModelConfig
 from include.modelcare.errors import ModelcareError, RegistryStateError
 from include.modelcare.registry.core import ANY, AliasRecord, ModelRegistry, VersionRecord, parse_version, version_id
 
@@ -24,10 +25,6 @@ EXIT_OK, EXIT_ERROR = 0, 2
 
 def _out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
-
-
-def _config(args: argparse.Namespace) -> ModelConfig:
-    return load_model_config(args.config) if args.config else get_model_config(args.model)
 
 
 def open_registry(config: ModelConfig) -> ModelRegistry:
@@ -101,7 +98,7 @@ def _alias_dict(alias: AliasRecord) -> dict[str, Any]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Table of visible versions."""
-    config = _config(args)
+    config = model_config(args)
     registry = open_registry(config)
     aliases = _aliases_by_version(registry)
     metric = config.primary_metric
@@ -149,7 +146,7 @@ def _print_record(record: VersionRecord, config: ModelConfig, aliases: list[str]
 
 def cmd_show(args: argparse.Namespace) -> int:
     """One version's metadata."""
-    config = _config(args)
+    config = model_config(args)
     registry = open_registry(config)
     record = registry.get(args.ref)
     aliases = _aliases_by_version(registry).get(record.version, [])
@@ -161,7 +158,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace, status: str) -> int:
-    config = _config(args)
+    config = model_config(args)
     registry = open_registry(config)
     record = registry.set_status(args.ref, status, by=_actor(args), why=args.why, force=args.force)
     if args.json:
@@ -195,7 +192,7 @@ def _expected(value: str | None) -> object:
 
 def cmd_set_alias(args: argparse.Namespace) -> int:
     """Move an alias by compare-and-swap."""
-    config = _config(args)
+    config = model_config(args)
     registry = open_registry(config)
     alias = registry.set_alias(
         args.name, args.ref, by=_actor(args), why=args.why, expected=_expected(args.expected), force=args.force
@@ -212,7 +209,7 @@ def cmd_set_alias(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     """Every move of an alias."""
-    config = _config(args)
+    config = model_config(args)
     registry = open_registry(config)
     history = registry.alias_history(args.name)
     if args.json:
@@ -237,13 +234,6 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--config", help="path of a model config YAML")
-    group.add_argument("--model", help="model name in the catalog ($MODELCARE_MODELS_DIR or include/models)")
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-
-
 def _change(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--by", help="who does it (default: $USER, else 'cli')")
     parser.add_argument("--why", required=True, help="reason, kept in the history")
@@ -256,12 +246,12 @@ def add_registry_commands(subparsers: Any) -> argparse.ArgumentParser:
     sub = registry.add_subparsers(dest="registry_command", required=True)
 
     p = sub.add_parser("list", help="visible versions: status, primary metric, creator, aliases")
-    _common(p)
+    add_model_args(p)
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="one version's metadata")
     p.add_argument("ref", help="3, v0003, latest, latest-approved or an alias")
-    _common(p)
+    add_model_args(p)
     p.set_defaults(func=cmd_show)
 
     for name, func, text in (
@@ -270,21 +260,21 @@ def add_registry_commands(subparsers: Any) -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("ref", help="3, v0003, latest, latest-approved or an alias")
-        _common(p)
+        add_model_args(p)
         _change(p)
         p.set_defaults(func=func)
 
     p = sub.add_parser("set-alias", help="point an alias (e.g. production) at an approved version")
     p.add_argument("name", help="alias name")
     p.add_argument("ref", help="3, v0003, latest, latest-approved or another alias")
-    _common(p)
+    add_model_args(p)
     _change(p)
     p.add_argument("--expected", help="only move if the alias points at this version now ('none': only if unset)")
     p.set_defaults(func=cmd_set_alias)
 
     p = sub.add_parser("history", help="every move of an alias")
     p.add_argument("name", help="alias name")
-    _common(p)
+    add_model_args(p)
     p.set_defaults(func=cmd_history)
     return registry
 
