@@ -122,7 +122,7 @@ def retraining_dag(config: ModelConfig) -> DAG:
                 aws_conn_id=config.airflow.aws_conn_id,
                 wait_for_completion=True,
                 print_log=False,
-                check_interval=30,
+                check_interval=training.sagemaker.poll_seconds if training.sagemaker else 30,
                 action_if_job_exists="fail",
             )
             trained = assembled >> request >> job >> collect_sagemaker_model()

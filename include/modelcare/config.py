@@ -237,6 +237,7 @@ class SageMakerTrainingSettings(_Strict):
     instance_count: int = Field(1, ge=1)
     volume_size_gb: int = Field(30, ge=1)
     max_runtime_seconds: int = Field(3600, ge=60)
+    poll_seconds: int = Field(30, ge=1, description="How often the operator checks the job's status.")
 
 
 class TrainingConfig(_Strict):

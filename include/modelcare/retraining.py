@@ -282,7 +282,8 @@ def collect_sagemaker_model(model: str, context: Mapping[str, Any]) -> dict[str,
     try:
         raw = store.read_bytes(artifact)
     except DataNotFound:
-        raise TrainingError(
+        # Final, not retried: waiting cannot produce an artifact a finished job did not write.
+        raise AirflowFailException(
             f"training job {job} reported Completed but wrote no model at {artifact} "
             "(the embedded AWS emulator accepts training jobs but does not run their containers)"
         ) from None

@@ -26,6 +26,18 @@ _sample = (REPO / "include" / "models" / "customer_churn.yaml").read_text()
     .replace("name: customer_churn", "name: churn_manual")
     .replace("  approval: auto ", "  approval: manual ")
 )
+(MODELS_DIR / "churn_sagemaker.yaml").write_text(
+    _sample.replace("bucket: modelcare-demo", "bucket: modelcare-it")
+    .replace("name: customer_churn", "name: churn_sagemaker")
+    .replace(
+        "  backend: local ",
+        "  sagemaker:\n"
+        "    image_uri: 683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3\n"
+        "    role_arn: arn:aws:iam::123456789012:role/modelcare-training\n"
+        "    poll_seconds: 1\n"
+        "  backend: sagemaker ",
+    )
+)
 (MODELS_DIR / "broken_model.yaml").write_text("name: broken_model\ntask: classification\ndata: {target: y}\n")
 configure_airflow()
 
@@ -127,5 +139,12 @@ def harness(harness_session: Harness) -> Iterator[Harness]:
 @pytest.fixture
 def manual_harness(devstack: Any, airflow_db: None) -> Iterator[Harness]:
     h = _harness(devstack, "churn_manual")
+    h.reset()
+    yield h
+
+
+@pytest.fixture
+def sagemaker_harness(devstack: Any, airflow_db: None) -> Iterator[Harness]:
+    h = _harness(devstack, "churn_sagemaker")
     h.reset()
     yield h

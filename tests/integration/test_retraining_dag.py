@@ -99,6 +99,18 @@ def test_drift_triggers_retraining_which_registers_and_hands_off(harness: Harnes
     states = h.run_dag("retrain", later + dt.timedelta(days=1), {**conf, "reason": "weekly"})
     assert states["assemble_training_set"] == "skipped" and states["register_candidate"] == "skipped"
 
+    # Performance decay: features look as usual, but once labels arrive the production model's
+    # roc_auc falls below performance.floor -> retraining is requested although nothing drifted.
+    decay_day = WEEKS[-1] + dt.timedelta(weeks=2)
+    h.seed_weeks([decay_day], {decay_day: Scenario(concept_drift=1.0)})
+    states = h.run(decay_day)
+    performance = h.store.read_json(h.config.paths.reports(decay_day) + "performance.json")
+    assert performance["version"] == 1 and performance["decayed"] is True
+    assert performance["value"] < h.config.performance.floor
+    assert states["trigger_retraining"] == "success"
+    request = h.store.read_json(h.config.paths.retrain_request(decay_day))
+    assert request["reason"].startswith("performance decay: production v1 roc_auc")
+
 
 def test_invalid_hyperparameters_fail_before_training(harness: Harness) -> None:
     h = harness
@@ -165,3 +177,25 @@ def test_bad_retraining_form_is_refused_with_the_param_named(param: str, value: 
     with pytest.raises(ParamValidationError, match=f"Invalid input for param {param}"):
         params[param] = value
         params.validate()
+
+
+def test_sagemaker_backend_on_the_emulator_fails_plainly(sagemaker_harness: Harness) -> None:
+    """The emulator accepts the training job but runs no container: the run must say so, not pretend."""
+    h = sagemaker_harness
+    weeks = WEEKS[:2]
+    h.seed_weeks(weeks)
+    _monitor_weeks(h, weeks)
+    when = dt.datetime.combine(weeks[-1], dt.time(8), tzinfo=dt.UTC)
+    states = h.run_dag("retrain", when, {"reason": "sagemaker backend"})
+
+    assert states["prepare_sagemaker_job"] == "success"
+    assert states["sagemaker_training_job"] == "success"  # CreateTrainingJob + DescribeTrainingJob: Completed
+    assert states["collect_sagemaker_model"] == "failed"
+    assert states["register_candidate"] == "upstream_failed"
+    assert h.registry.versions() == []
+    uploaded = h.store.list(h.config.paths.root + "/training/")
+    assert any(u.endswith("sagemaker/source.tar.gz") for u in uploaded)
+    assert any(u.endswith("sagemaker/train/train.parquet") for u in uploaded)
+    failure = next(m for m in h.mails() if "task failed" in str(m["Subject"]))
+    body = failure.get_body(preferencelist=("html", "plain")).get_content()
+    assert "wrote no model" in body and "does not run their containers" in body
