@@ -8,7 +8,6 @@ leaves the version pending and alerts through the task's failure callback.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,8 +49,3 @@ class ApprovalNeededAlert(BaseNotifier):
     def notify(self, context: Any) -> None:
         link = HITLOperator.generate_link_to_ui_from_context(context=context)
         retraining.approval_needed_alert(self.model_name, context, link)
-
-
-def approval_timeout(hours: float) -> dt.timedelta:
-    """The configured approval wait as a timedelta."""
-    return dt.timedelta(hours=hours)

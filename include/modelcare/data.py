@@ -92,10 +92,3 @@ def write_table(frame: pd.DataFrame, uri: str, fmt: Format | None = None, store:
     """Write a DataFrame to one file (URI ends with the file name)."""
     store = store or ObjectStore()
     store.write_bytes(uri, to_bytes(frame, fmt or guess_format(uri)))
-
-
-def require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
-    """Raise ``DataError`` listing the missing columns."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"{what}: missing column(s) {', '.join(missing)} (has {len(frame.columns)} columns)")
