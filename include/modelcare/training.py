@@ -8,21 +8,19 @@ container (``sagemaker_entry.py``), so both backends produce the same kind of mo
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import hashlib
 import importlib
-import io
 import json
 import logging
 import re
-import tarfile
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from include.modelcare.errors import InvalidHyperparameters, TrainingError
+from include.modelcare.packaging import deterministic_tar_gz, pinned_requirements
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +50,6 @@ _DATA_DEPENDENT = frozenset(
 _SIZE_PARAMS = ("n_estimators", "max_iter")  # capped in the probe: it checks validity, not capacity
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding include/
 _TARBALL_SUFFIXES = (".py", ".yaml", ".yml")
-_TARBALL_MTIME = 315532800  # 1980-01-01T00:00:00Z, as in reproducible builds
 _REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "PyYAML")
 
 
@@ -373,18 +370,6 @@ def sagemaker_training_config(
     }
 
 
-def _requirements() -> bytes:
-    from importlib.metadata import PackageNotFoundError, version
-
-    lines = []
-    for name in _REQUIREMENTS:
-        try:
-            lines.append(f"{name}=={version(name)}")
-        except PackageNotFoundError:
-            log.warning("source tarball: %s is not installed here; requirements.txt leaves it out", name)
-    return ("\n".join(lines) + "\n").encode()
-
-
 def build_source_tarball() -> bytes:
     """``sagemaker_submit_directory`` contents as tar.gz: the ``include/`` package (.py, .yaml), the entry
     script at the top level as ``sagemaker_entry.py``, and a ``requirements.txt`` pinning this
@@ -403,29 +388,7 @@ def build_source_tarball() -> bytes:
         ):
             files[relative.as_posix()] = path.read_bytes()
     files[ENTRY_SCRIPT] = (Path(__file__).resolve().parent / ENTRY_SCRIPT).read_bytes()
-    files["requirements.txt"] = _requirements()
-    directories = sorted({str(parent) for name in files for parent in PurePosixPath(name).parents} - {"."})
-
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for directory in directories:
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            _normalise(info)
-            tar.addfile(info)
-        for name in sorted(files):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(files[name]), 0o644
-            _normalise(info)
-            tar.addfile(info, io.BytesIO(files[name]))
-    packed = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=0) as gz:
-        gz.write(raw.getvalue())
-    log.info("source tarball: %d files, %d bytes", len(files), packed.tell())
-    return packed.getvalue()
-
-
-def _normalise(info: tarfile.TarInfo) -> None:
-    info.mtime = _TARBALL_MTIME
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
+    files["requirements.txt"] = pinned_requirements(_REQUIREMENTS, "source tarball")
+    packed = deterministic_tar_gz(files)
+    log.info("source tarball: %d files, %d bytes", len(files), len(packed))
+    return packed
