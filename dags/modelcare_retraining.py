@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, TriggerRule, dag, task
 
 from include.modelcare import retraining as r
@@ -164,6 +165,22 @@ def retraining_dag(config: ModelConfig) -> DAG:
         handed = hand_off()
         branch >> await_approval >> handed
         branch >> handed
+        if config.deploy is not None:
+
+            @task.short_circuit(task_id=r.SHOULD_DEPLOY)
+            def should_deploy(**context: Any) -> bool:
+                return r.should_deploy(context)
+
+            trigger = TriggerDagRunOperator(
+                task_id=r.TRIGGER_DEPLOYMENT,
+                trigger_dag_id=r.deploy_dag_id(name),
+                # One deployment run per handed-off version: a re-run of this task does not deploy twice.
+                trigger_run_id=f"handoff__{{{{ ti.xcom_pull(task_ids='{r.HAND_OFF}')['version_id'] }}}}",
+                conf=f"{{{{ ti.xcom_pull(task_ids='{r.HAND_OFF}')['conf'] | tojson }}}}",  # type: ignore[arg-type]
+                skip_when_already_exists=True,
+                wait_for_completion=False,
+            )
+            handed >> should_deploy() >> trigger
 
     return retrain()
 

@@ -39,6 +39,7 @@ class Alert:
     figures: dict[str, Any] = field(default_factory=dict)
     report_uri: str | None = None
     run_url: str | None = None
+    marker: str | None = None  # de-duplication key when ``kind`` may repeat on one day (default: kind)
 
     @property
     def subject(self) -> str:
@@ -50,6 +51,8 @@ class Alert:
             "registered": "new model version",
             "rejected": "model version rejected",
             "approval_needed": "approval needed",
+            "deployed": "deployed",
+            "deploy_failed": "deployment failed and rolled back",
         }
         kind, _, detail = self.kind.partition(".")
         title = titles.get(kind, kind)
@@ -126,7 +129,7 @@ def send_alert(alert: Alert, config: ModelConfig, store: ObjectStore, context: M
             subject=alert.subject[:99],  # SNS subjects are limited to 100 characters
             aws_conn_id=config.airflow.aws_conn_id,
         )
-    marker_base = config.paths.alert_marker(alert.day, alert.kind)
+    marker_base = config.paths.alert_marker(alert.day, alert.marker or alert.kind)
     for channel, notifier in channels.items():
         marker = marker_base.replace(".json", f".{channel}.json")
         if store.exists(marker):
@@ -147,6 +150,7 @@ class TaskFailureAlert(BaseNotifier):
     """Task-level ``on_failure_callback``: alerts by email and SNS, naming the task and the error.
 
     A task that raised ``ValidationFailed`` sends a ``validation_failed`` alert with the figures;
+    a failed deployment step (``DeploymentError``) none, because ``roll_back`` alerts with its outcome;
     any other failure a ``task_failed.<task_id>`` alert.
     """
 
@@ -157,9 +161,12 @@ class TaskFailureAlert(BaseNotifier):
         self.model_name = model_name
 
     def notify(self, context: Any) -> None:
-        from include.modelcare.errors import ValidationFailed
+        from include.modelcare.errors import DeploymentError, ValidationFailed
         from include.modelcare.runinfo import RunInfo
 
+        if _find_cause(context.get("exception"), DeploymentError) is not None:
+            log.info("deployment step failed: the roll_back task sends the alert, with the rollback's outcome")
+            return
         config = get_model_config(self.model_name)
         run = RunInfo.from_context(context, config.schedules.timezone)
         error = context.get("exception")

@@ -97,6 +97,21 @@ def cmd_devstack(args: argparse.Namespace) -> int:
     return serve(aws_port=args.port, smtp_port=args.smtp_port, state_dir=Path(args.state_dir))
 
 
+def cmd_make_lambda_zip(args: argparse.Namespace) -> int:
+    """Build the Lambda function's deployment zip (byte-reproducible) from this checkout."""
+    import hashlib
+
+    from include.modelcare.serving.package import LAMBDA_HANDLER, build_lambda_zip
+
+    data = build_lambda_zip()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    print(f"{out}: {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}")
+    print(f"handler: {LAMBDA_HANDLER}; runtime python3.11; add scikit-learn, skops, numpy, pandas as a layer")
+    return EXIT_OK
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     """Write simulated weekly batches of the sample model into its bucket."""
     import datetime as dt
@@ -141,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smtp-port", type=int, default=2525, help="SMTP sink port (default 2525)")
     p.add_argument("--state-dir", default=".devstack", help="where mails and the env file go")
     p.set_defaults(func=cmd_devstack)
+
+    p = sub.add_parser("make-lambda-zip", help="build the serving Lambda function's deployment zip")
+    p.add_argument("--out", default="dist/modelcare-lambda.zip", help="where to write the zip")
+    p.set_defaults(func=cmd_make_lambda_zip)
 
     p = sub.add_parser("seed", help="write simulated weekly batches of a model into its bucket")
     add_model_args(p)

@@ -24,6 +24,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 STATE = REPO / ".demo"
 MODEL = "customer_churn"
+DEMO_WINDOW_WEEKS = 4
+DEMO_GATE_FLOOR = 0.55
+DEMO_BAKE_MINUTES = 0.05
 
 
 def _configure_airflow() -> None:
@@ -71,9 +74,14 @@ def _output_to(log_path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
+_PARAM_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
 def _run(dag: Any, when: dt.datetime, conf: dict[str, Any] | None = None) -> dict[str, str]:
+    # dag.test() leaves a run's conf in the DAG object's params: every run starts from the form's defaults.
+    defaults = _PARAM_DEFAULTS.setdefault(dag.dag_id, {k: dag.params[k] for k in dag.params})
     with _output_to(STATE / "dag-runs.log"):
-        dr = dag.test(logical_date=when, run_after=when, run_conf=conf)
+        dr = dag.test(logical_date=when, run_after=when, run_conf={**defaults, **(conf or {})})
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     return {t: states[t] for t in dag.task_ids if t in states}
 
@@ -131,21 +139,74 @@ def _describe_version(record: Any, metric: str) -> str:
     )
 
 
-def _triggered_retraining(dag_id: str) -> tuple[str, dict[str, Any]] | None:
-    """The retraining run the monitoring DAG queued (run id and conf), read from Airflow's DB."""
-    from airflow import settings
-    from airflow.models.dagrun import DagRun
+def _queued_run(dag_id: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+    """The newest run another DAG queued for ``dag_id`` (run id and conf), read from Airflow's DB.
 
-    make_session = settings.Session
+    ``dag.test()`` cannot pick up a queued run: the demo runs the same DAG with that run's conf
+    in-process, under its own run id (a scheduler would run the queued run itself).
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.settings import Session as make_session
+
     assert make_session is not None, "Airflow's ORM is not configured"
     with make_session() as session:
         run = (
             session.query(DagRun)
-            .filter(DagRun.dag_id == dag_id, DagRun.run_id.startswith("monitoring__"))
+            .filter(DagRun.dag_id == dag_id, DagRun.run_id.startswith(prefix))
             .order_by(DagRun.id.desc())
             .first()
         )
         return (run.run_id, dict(run.conf or {})) if run is not None else None
+
+
+def _demo_catalog() -> Path:
+    """The sample config with demo settings, in the demo's own catalog (the repo's file stays as it is).
+
+    A 4-week window lets the retrained model learn the changed relation within the demo's 8 weeks, and
+    the gate floor matches what any model reaches on the drifted weeks (~0.6 AUC).
+    """
+    import yaml
+
+    raw = yaml.safe_load((REPO / "include" / "models" / f"{MODEL}.yaml").read_text())
+    raw["training"]["window_weeks"] = DEMO_WINDOW_WEEKS
+    raw["training"]["gate"]["floor"] = DEMO_GATE_FLOOR
+    # Usage shifts up with the changed customers: a physical bound instead of the range derived from v1's data.
+    raw["validation"]["columns"]["data_usage_gb"] = {"min": 0, "max": 1000}
+    catalog = STATE / "models"
+    catalog.mkdir(parents=True, exist_ok=True)
+    (catalog / f"{MODEL}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return catalog
+
+
+def _live_versions(config: Any, stack: Any) -> str:
+    """Which registry version each target serves now, read from the emulated endpoint and alias."""
+    from include.modelcare.deploy.targets import LambdaAlias, SageMakerEndpoint
+
+    endpoint = SageMakerEndpoint(config, stack.client("sagemaker")).live()
+    function = LambdaAlias(config, stack.client("lambda")).live()
+    return f"SageMaker endpoint serves {_v(endpoint.version)}, Lambda alias serves {_v(function.version)}"
+
+
+def _v(version: int | None) -> str:
+    return f"v{version:04d}" if version is not None else "nothing"
+
+
+def _describe_deployment(history: Any, states: dict[str, str]) -> list[str]:
+    latest = history.entries(limit=1)
+    ran = ", ".join(f"{t}={s}" for t, s in states.items() if s != "skipped")
+    if not latest:
+        return [f"    no deployment recorded; tasks: {ran}"]
+    entry = latest[0]
+    line = (
+        f"    {entry['version_id']} -> {entry['target']} ({entry['strategy']}): {entry['outcome'].upper()}, "
+        f"previous {_v(entry['previous_version'])}, by {entry['by']}"
+    )
+    lines = [line]
+    if entry.get("failure"):
+        lines.append(f"      failure: {entry['failure']}")
+        lines.append(f"      rollback: {entry['rollback']}")
+    lines.append(f"      tasks: {ran}")
+    return lines
 
 
 def main() -> int:
@@ -154,25 +215,37 @@ def main() -> int:
     shutil.rmtree(STATE, ignore_errors=True)
     STATE.mkdir(parents=True)
     _configure_airflow()
+    os.environ["MODELCARE_MODELS_DIR"] = str(_demo_catalog())
 
     from include.modelcare.config import get_model_config
     from include.modelcare.devstack import DevStack, read_mails, read_sns_messages
     from include.modelcare.registry import ModelRegistry
+    from include.modelcare.registry.deployments import DeploymentHistory
     from include.modelcare.simulate import Scenario, seed_model
     from include.modelcare.storage import ObjectStore
 
-    print("modelcare demo: monitoring customer_churn on the embedded AWS stack (no cloud account)")
+    print("modelcare demo: customer_churn on the embedded AWS stack (no cloud account)")
     with DevStack(mail_dir=STATE / "mail") as stack:
         os.environ.update(stack.env())
         config = get_model_config(MODEL)
+        assert config.deploy is not None
         inbox = stack.bootstrap(config)
         store = ObjectStore(stack.client("s3"))
         print(f"  AWS emulator {stack.endpoint_url}, SMTP sink 127.0.0.1:{stack.smtp_port} -> {stack.mail_dir}")
+        print(
+            f"  demo settings: training window {DEMO_WINDOW_WEEKS} weeks, gate floor {DEMO_GATE_FLOOR}, "
+            f"data_usage_gb 0-1000, bake {DEMO_BAKE_MINUTES * 60:.0f} s "
+            f"(catalog {(STATE / 'models').relative_to(REPO)})"
+        )
 
-        weeks = _mondays(dt.date.today(), 6)
-        scenarios = {weeks[3]: Scenario.faulty(), weeks[5]: Scenario.drifted()}
+        weeks = _mondays(dt.date.today(), 8)
+        changed = Scenario(covariate_shift=0.6, categorical_shift=0.5, concept_drift=1.0)
+        scenarios = {weeks[3]: Scenario.faulty(), **{day: changed for day in weeks[5:]}}
         seed_model(store, config, weeks, scenarios)
-        print(f"  seeded {len(weeks)} weekly batches {weeks[0]} .. {weeks[-1]} (week 4 faulty, week 6 drifted)")
+        print(
+            f"  seeded {len(weeks)} weekly batches {weeks[0]} .. {weeks[-1]} "
+            "(week 4 faulty; weeks 6-8: customers and their churn behaviour changed)"
+        )
 
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
         from airflow.dag_processing.dagbag import DagBag
@@ -183,49 +256,88 @@ def main() -> int:
             return 1
         monitor = bag.dags[f"modelcare_monitor_{MODEL}"]
         retrain = bag.dags[f"modelcare_retrain_{MODEL}"]
+        deploy = bag.dags[f"modelcare_deploy_{MODEL}"]
         registry = ModelRegistry(config, store)
+        history = DeploymentHistory(config, store)
         metric = config.primary_metric
+        fast = {"bake_minutes": DEMO_BAKE_MINUTES}
+        default_target = config.deploy.target
+        deploy_seconds: dict[str, list[float]] = {"sagemaker": [], "lambda": []}
+
+        def deploy_run(when: dt.datetime, conf: dict[str, Any]) -> dict[str, str]:
+            began = time.perf_counter()
+            states = _run(deploy, when, {**fast, **conf})
+            deploy_seconds[conf.get("target") or default_target].append(time.perf_counter() - began)
+            return states
 
         summary: list[str] = []
-        print(f"  monitoring the first three weeks and training the first model ({retrain.dag_id}) ...", flush=True)
+        print(f"  monitoring weeks 1-3 and training the first model ({retrain.dag_id}) ...", flush=True)
         for day in weeks[:3]:
             _run(monitor, _at(day, 6))
         initial = _run(retrain, _at(weeks[2], 7), {"reason": "initial model", "end_date": weeks[2].isoformat()})
         first = registry.get("latest")
         summary.append(f"initial model: {_describe_version(first, metric)}")
         summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in initial.items() if s != 'skipped')}")
-        if first.status == "Approved":
-            # The deployment DAG arrives with the next milestone; until then the demo moves the alias itself.
-            registry.set_alias(
-                "production", first.version, by="demo", why="initial deployment (stand-in for deploy DAG)"
-            )
-            summary.append(
-                f"    production -> {first.version_id} (set by the demo: the deployment DAG is not built yet)"
-            )
 
-        for day, label in ((weeks[3], "faulty"), (weeks[4], "clean"), (weeks[5], "drifted")):
+        print(f"  deploying {first.version_id} ({deploy.dag_id}) to SageMaker and Lambda ...", flush=True)
+        queued = _queued_run(deploy.dag_id, "handoff__")
+        summary.append(
+            f"deployment of {first.version_id}, queued by the retraining DAG as {queued[0] if queued else '-'}:"
+        )
+        summary += _describe_deployment(history, deploy_run(_at(weeks[2], 8), queued[1] if queued else {}))
+        states = deploy_run(
+            _at(weeks[2], 9),
+            {"version": first.version_id, "target": "lambda", "reason": "serve on Lambda too", "requested_by": "demo"},
+        )
+        summary += _describe_deployment(history, states)
+        summary.append(f"    {_live_versions(config, stack)}")
+
+        for index, label in ((3, "faulty"), (4, "clean"), (5, "changed"), (6, "changed"), (7, "changed")):
+            day = weeks[index]
             print(f"  running {monitor.dag_id} for {day} ...", flush=True)
             states = _run(monitor, _at(day, 6))
             summary += _describe_week(config, store, day, states, label)
 
-        triggered = _triggered_retraining(retrain.dag_id)
-        if triggered is not None:
-            run_id, conf = triggered
-            # dag.test() cannot pick up a queued run: it runs the same DAG with the queued run's conf
-            # in-process, under its own run id (a scheduler would run the queued run itself).
-            print(f"  running the retraining the monitoring DAG queued ({run_id}) with its conf ...", flush=True)
-            states = _run(retrain, _at(weeks[5], 7), conf)
-            summary.append(f"retraining queued as {run_id}, executed with its conf by dag.test()")
-            summary.append(f"    reason: {conf.get('reason', '-')}")
-            summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in states.items() if s != 'skipped')}")
-            latest = registry.get("latest")
-            summary.append(f"    registered {_describe_version(latest, metric)}")
-            handoff = f"{config.paths.handoffs()}{latest.version_id}.json"
-            summary.append(
-                f"    hand-off to deployment: {handoff}"
-                if store.exists(handoff)
-                else "    hand-off to deployment: none"
-            )
+        triggered = _queued_run(retrain.dag_id, "monitoring__")
+        if triggered is None:
+            print("the monitoring DAG queued no retraining; see .demo/dag-runs.log", file=sys.stderr)
+            return 1
+        run_id, conf = triggered
+        print(f"  running the retraining the monitoring DAG queued ({run_id}) with its conf ...", flush=True)
+        states = _run(retrain, _at(weeks[7], 7), conf)
+        summary.append(f"retraining queued as {run_id}, executed with its conf by dag.test()")
+        summary.append(f"    reason: {conf.get('reason', '-')}")
+        summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in states.items() if s != 'skipped')}")
+        second = registry.get("latest")
+        summary.append(f"    registered {_describe_version(second, metric)}")
+        handoff = _queued_run(deploy.dag_id, "handoff__")
+        if second.status != "Approved" or handoff is None or handoff[1].get("version") != second.version_id:
+            print(f"{second.version_id} was not handed to deployment; see the summary so far:", file=sys.stderr)
+            print("\n".join(summary), file=sys.stderr)
+            return 1
+
+        print(f"  deploying {second.version_id}: first with an alarm firing (rollback), then for real ...", flush=True)
+        alarm = config.deploy.alarms[0]
+        cloudwatch = stack.client("cloudwatch")
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="demo: 5XX errors after the shift")
+        summary.append(f"deployment of {second.version_id} (queued as {handoff[0]}) while alarm {alarm} fires:")
+        summary += _describe_deployment(history, deploy_run(_at(weeks[7], 8), handoff[1]))
+        summary.append(f"    {_live_versions(config, stack)}; production alias: {_v(_production(registry))}")
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="demo: incident resolved")
+        summary.append(f"deployment of {second.version_id} again after the alarm cleared:")
+        summary += _describe_deployment(history, deploy_run(_at(weeks[7], 9), handoff[1]))
+        states = deploy_run(
+            _at(weeks[7], 10),
+            {
+                "version": second.version_id,
+                "target": "lambda",
+                "strategy": "canary",
+                "reason": "serve on Lambda too",
+                "requested_by": "demo",
+            },
+        )
+        summary += _describe_deployment(history, states)
+        summary.append(f"    {_live_versions(config, stack)}; production alias: {_v(_production(registry))}")
 
         from include.modelcare.cli import main as cli_main
 
@@ -234,6 +346,9 @@ def main() -> int:
             cli_main(["registry", "list", "--model", MODEL])
         summary += listing.getvalue().rstrip().splitlines()
 
+        from include.modelcare import emulator
+
+        served = sorted({c["call"] for c in emulator.STATE.invocations})
         mails = read_mails(stack.mail_dir)
         sns = read_sns_messages(inbox.queue_url, stack.client("sqs")) if inbox.queue_url else []
 
@@ -244,9 +359,21 @@ def main() -> int:
         print(f"  email to {mail['To']}: {mail['Subject']}")
     for message in sns:
         print(f"  SNS: {message.get('Subject')}")
+    print(
+        f"\nserved by modelcare's emulator extension (not by moto, not by AWS): {', '.join(served)} "
+        f"({len(emulator.STATE.invocations)} calls)"
+    )
+    for target, seconds in deploy_seconds.items():
+        if seconds:
+            print(f"deployment wall time, {target}: {', '.join(f'{s:.1f}' for s in seconds)} s (dag.test, incl. bake)")
     print(f"Airflow task logs of these runs: {(STATE / 'dag-runs.log').relative_to(REPO)}")
     print(f"\nwall time: {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _production(registry: Any) -> int | None:
+    alias = registry.alias("production")
+    return alias.version if alias is not None else None
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 if TYPE_CHECKING:
     import asyncio
@@ -225,6 +225,9 @@ class DevStack:
         moto_server.start()
         self._moto = moto_server
         self._aws_port = int(moto_server.get_host_and_port()[1])
+        from include.modelcare import emulator
+
+        emulator.install(f"http://{self.host}:{self._aws_port}")  # UpdateEndpoint, InvokeEndpoint, Lambda Invoke
         try:
             controller = _make_smtp_controller(MailDirHandler(mail_dir), self.host, self._smtp_port_requested)
             controller.start()
@@ -404,6 +407,7 @@ def bootstrap(config: ModelConfig, client_factory: ClientFactory | None = None) 
     bucket = config.data.bucket
     create_bucket(factory("s3", DEFAULT_REGION), bucket)
     log.info("%s: bucket s3://%s ready", config.name, bucket)
+    bootstrap_deploy_targets(config, factory)
 
     arn = config.alerts.sns_topic_arn
     if not arn:
@@ -439,6 +443,63 @@ def bootstrap(config: ModelConfig, client_factory: ClientFactory | None = None) 
     return Bootstrapped(
         model=config.name, bucket=bucket, topic_arn=topic_arn, queue_url=queue_url, subscription_arn=subscription_arn
     )
+
+
+LAMBDA_ROLE: Final = "modelcare-lambda-execution"
+
+
+def bootstrap_deploy_targets(config: ModelConfig, factory: ClientFactory) -> None:
+    """What infrastructure code makes in a real account: the deploy alarms (state OK) and the Lambda function.
+
+    The function gets the zip of ``modelcare make-lambda-zip`` and no model yet (the deployment DAG sets
+    the model variables); existing resources are left alone.
+    """
+    deploy = config.deploy
+    if deploy is None:
+        return
+    cloudwatch = factory("cloudwatch", DEFAULT_REGION)
+    for alarm in deploy.alarms:
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm,
+            Namespace="AWS/SageMaker" if deploy.target == "sagemaker" else "AWS/Lambda",
+            MetricName="Invocation5XXErrors" if deploy.target == "sagemaker" else "Errors",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+    if deploy.lambda_ is None:
+        return
+    from include.modelcare.serving.package import LAMBDA_HANDLER, build_lambda_zip
+
+    lam = factory("lambda", DEFAULT_REGION)
+    with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+        lam.get_function(FunctionName=deploy.lambda_.function_name)
+        return
+    iam = factory("iam", DEFAULT_REGION)
+    try:
+        role = iam.get_role(RoleName=LAMBDA_ROLE)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        role = iam.create_role(RoleName=LAMBDA_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    lam.create_function(
+        FunctionName=deploy.lambda_.function_name,
+        Runtime="python3.11",
+        Role=role,
+        Handler=LAMBDA_HANDLER,
+        Code={"ZipFile": build_lambda_zip()},
+        Timeout=60,
+        MemorySize=1024,
+        Description=f"modelcare serving function of {config.name}",
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=deploy.lambda_.function_name)
+    log.info("%s: Lambda function %s created (no model yet)", config.name, deploy.lambda_.function_name)
 
 
 def read_sns_messages(

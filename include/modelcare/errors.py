@@ -65,3 +65,19 @@ class ModelFileError(ModelcareError):
 
 class UntrustedModelError(ModelFileError):
     """A model file holds types outside the allowlist (or fails its checksum): refused unloaded."""
+
+
+class DeploymentError(ModelcareError):
+    """A deployment step failed: target call, smoke test, alarm during the bake, or promotion."""
+
+
+class DeploymentRefused(DeploymentError):
+    """A deployment was refused before anything changed (version not Approved, target not configured)."""
+
+
+class SmokeTestFailed(DeploymentError):
+    """The new version did not answer the smoke request with predictions of the right shape."""
+
+
+class AlarmFired(DeploymentError):
+    """A configured CloudWatch alarm was in ALARM during the bake period."""

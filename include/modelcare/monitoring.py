@@ -15,11 +15,11 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.modelcare.alerts import Alert, send_alert
-from include.modelcare.config import ModelConfig, get_model_config
+from include.modelcare.config import ModelConfig
 from include.modelcare.dag_defaults import dag_id
 from include.modelcare.errors import DataNotFound, ValidationFailed
-from include.modelcare.runinfo import RunInfo
-from include.modelcare.storage import ObjectStore, hook_s3_client
+from include.modelcare.runinfo import RunInfo, task_setup
+from include.modelcare.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,6 @@ class BatchRejected(ValidationFailed, AirflowFailException):
     Retrying cannot make a bad batch good; the batch is already quarantined and the failure
     callback sends the alert.
     """
-
-
-def _setup(model: str, context: Mapping[str, Any]) -> tuple[ModelConfig, RunInfo, ObjectStore]:
-    config = get_model_config(model)
-    run = RunInfo.from_context(context, config.schedules.timezone)
-    store = ObjectStore(hook_s3_client(config.airflow.aws_conn_id))
-    return config, run, store
 
 
 def load_reference(config: ModelConfig, run: RunInfo, store: ObjectStore) -> tuple[Any, str]:
@@ -90,7 +83,7 @@ def locate_batch(config: ModelConfig, day: dt.date, store: ObjectStore) -> dict[
 
 def resolve_batch(model: str, context: Mapping[str, Any]) -> str:
     """Branch: validate the batch when there is one, otherwise report it missing."""
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     located = locate_batch(config, run.day, store)
     ti = context["ti"]
     ti.xcom_push(key="batch", value=located)
@@ -100,7 +93,7 @@ def resolve_batch(model: str, context: Mapping[str, Any]) -> str:
 
 def report_missing_batch(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Alert that no batch arrived (the run succeeds: nothing to check is not a crash)."""
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     expected = config.paths.incoming(run.day)
     log.warning("no %s batch for %s at %s", config.data.format, run.day, expected)
     alert = Alert(
@@ -143,7 +136,7 @@ def validate_batch(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     from include.modelcare.data import read_table
     from include.modelcare.validation import validate_frame
 
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     located = context["ti"].xcom_pull(task_ids=RESOLVE_BATCH, key="batch")
     if located["status"] == "quarantined":
         reason = store.read_json(config.paths.quarantine(run.day) + "_REASON.json")
@@ -203,7 +196,7 @@ def measure_drift(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     from include.modelcare.data import read_table
     from include.modelcare.drift import compute_drift, report_html
 
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     located = context["ti"].xcom_pull(task_ids=RESOLVE_BATCH, key="batch")
     reference, ref_uri = load_reference(config, run, store)
     current = read_table(located["uri"], config.data.format, store)
@@ -301,7 +294,7 @@ def check_performance(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     from include.modelcare.estimators import LOWER_IS_BETTER
     from include.modelcare.evaluation import evaluate
 
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     metric = config.performance.metric or config.primary_metric
     labels_uri = config.paths.labels(run.day)
     outcome: dict[str, Any] = {"metric": metric, "floor": config.performance.floor, "decayed": False}
@@ -374,7 +367,7 @@ def retraining_decision(
 
 def decide(model: str, context: Mapping[str, Any]) -> list[str]:
     """Branch: alert on drift, and request retraining unless cooling down or switched off in the form."""
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
     performance = context["ti"].xcom_pull(task_ids=CHECK_PERFORMANCE)
     decision = retraining_decision(config, run.day, drift, store, performance)
@@ -391,7 +384,7 @@ def decide(model: str, context: Mapping[str, Any]) -> list[str]:
 # -- 5. act ----------------------------------------------------------------------------------------------
 def alert_drift(model: str, context: Mapping[str, Any]) -> dict[str, str]:
     """Email and SNS alert naming the drifted features, the share, the report and the run."""
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
     decision = context["ti"].xcom_pull(task_ids=DECIDE, key="decision") or {}
     alert = Alert(
@@ -434,7 +427,7 @@ def request_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]
     The record says why, links the drift report and names the run that asked; the next task
     triggers the retraining DAG with it.
     """
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
     decision = context["ti"].xcom_pull(task_ids=DECIDE, key="decision") or {}
     uri = config.paths.retrain_request(run.day)

@@ -16,11 +16,11 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.modelcare.alerts import Alert, send_alert
-from include.modelcare.config import ModelConfig, get_model_config
+from include.modelcare.config import ModelConfig
 from include.modelcare.dag_defaults import dag_id
 from include.modelcare.errors import DataNotFound, InvalidHyperparameters, TrainingError
-from include.modelcare.runinfo import RunInfo, parse_day
-from include.modelcare.storage import ObjectStore, hook_s3_client
+from include.modelcare.runinfo import RunInfo, parse_day, task_setup
+from include.modelcare.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ REGISTER = "register_candidate"
 ROUTE_APPROVAL = "route_approval"
 AWAIT_APPROVAL = "await_approval"
 HAND_OFF = "hand_off"
+SHOULD_DEPLOY = "should_deploy"
+TRIGGER_DEPLOYMENT = "trigger_deployment"
 BATCH_DAY = "_batch_day"
 
 
@@ -50,13 +52,6 @@ def run_key(run: RunInfo) -> str:
 def run_slug(run: RunInfo) -> str:
     """The run id as a safe S3 path segment."""
     return re.sub(r"[^A-Za-z0-9._=-]", "_", run.run_id)
-
-
-def _setup(model: str, context: Mapping[str, Any]) -> tuple[ModelConfig, RunInfo, ObjectStore]:
-    config = get_model_config(model)
-    run = RunInfo.from_context(context, config.schedules.timezone)
-    store = ObjectStore(hook_s3_client(config.airflow.aws_conn_id))
-    return config, run, store
 
 
 def registry_for(config: ModelConfig, store: ObjectStore) -> Any:
@@ -125,7 +120,7 @@ def assemble_training_set(model: str, context: Mapping[str, Any]) -> dict[str, A
     from include.modelcare.data import parse_bytes, to_bytes
     from include.modelcare.training import fingerprint
 
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     try:  # bad overrides fail here, before any data is read, and without retries
         _hyperparameters(config, run)
     except InvalidHyperparameters as exc:
@@ -223,7 +218,7 @@ def _training_part(
     """Config, run, store, checked hyperparameters, and the (train, holdout) split of the run's data set."""
     from include.modelcare.data import read_table
 
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     assembled = context["ti"].xcom_pull(task_ids=ASSEMBLE)
     dataset = read_table(assembled["dataset_uri"], "parquet", store)
     return config, run, store, _hyperparameters(config, run), _split(config, dataset)
@@ -275,7 +270,7 @@ def collect_sagemaker_model(model: str, context: Mapping[str, Any]) -> dict[str,
     import io
     import tarfile
 
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     request = context["ti"].xcom_pull(task_ids=PREPARE_SAGEMAKER)
     job = request["TrainingJobName"]
     artifact = f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job}/output/model.tar.gz"
@@ -313,7 +308,7 @@ def evaluate_candidate(model: str, context: Mapping[str, Any], train_task: str) 
     from include.modelcare.evaluation import evaluate, gate
     from include.modelcare.serialization import load_model
 
-    config, _, store = _setup(model, context)
+    config, _, store = task_setup(model, context)
     assembled = context["ti"].xcom_pull(task_ids=ASSEMBLE)
     trained = context["ti"].xcom_pull(task_ids=train_task)
     dataset = read_table(assembled["dataset_uri"], "parquet", store)
@@ -370,7 +365,7 @@ def register_candidate(model: str, context: Mapping[str, Any], train_task: str) 
     """Register the candidate (also a rejected one, for the audit trail) with metadata and lineage."""
     from include.modelcare.data import read_table
 
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     ti = context["ti"]
     assembled = ti.xcom_pull(task_ids=ASSEMBLE)
     trained = ti.xcom_pull(task_ids=train_task)
@@ -440,7 +435,7 @@ def route_approval(model: str, context: Mapping[str, Any]) -> str:
 
 def record_approval(model: str, context: Mapping[str, Any], chosen: str, responded_by: str | None) -> str:
     """Write a person's answer (Approve/Reject in Airflow's Required Actions) into the registry."""
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     registered = context["ti"].xcom_pull(task_ids=REGISTER)
     registry = registry_for(config, store)
     who = responded_by or "unknown"
@@ -456,35 +451,55 @@ def record_approval(model: str, context: Mapping[str, Any], chosen: str, respond
 # -- 5. hand off and alert -----------------------------------------------------------------------------
 def hand_off(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Hand an approved version to deployment (when auto_deploy); record the hand-off plainly."""
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     registered = context["ti"].xcom_pull(task_ids=REGISTER)
     record = registry_for(config, store).get(registered["version"])
     auto_deploy = run.params.get("auto_deploy")
     auto_deploy = config.training.auto_deploy if auto_deploy is None else bool(auto_deploy)
-    outcome: dict[str, Any] = {"version": record.version, "version_id": record.version_id, "status": record.status}
+    outcome: dict[str, Any] = {
+        "version": record.version,
+        "version_id": record.version_id,
+        "status": record.status,
+        "deploy": False,
+    }
     if record.status != "Approved":
         outcome["handoff"] = f"none: {record.version_id} is {record.status}"
     elif not auto_deploy:
         outcome["handoff"] = "none: auto_deploy is off (deploy by hand)"
+    elif config.deploy is None:
+        outcome["handoff"] = "none: the config has no deploy section"
     else:
         uri = f"{config.paths.handoffs()}{record.version_id}.json"
         payload = {
             "model": config.name,
             "version": record.version,
             "deploy_dag_id": deploy_dag_id(config.name),
-            "conf": {"version": record.version_id},
+            "conf": deployment_conf(record.version_id, run),
             "requested_by": {"dag_id": run.dag_id, "run_id": run.run_id, "url": run.run_url},
-            "note": "the deployment DAG is not part of this bundle yet; this record is the hand-off",
         }
         store.create_exclusive(uri, json.dumps(payload, indent=2).encode(), content_type="application/json")
-        outcome["handoff"] = uri
+        outcome.update(handoff=uri, deploy=True, conf=payload["conf"])
     log.info("%s %s: hand-off: %s", config.name, record.version_id, outcome["handoff"])
     return outcome
 
 
+def deployment_conf(version_id: str, run: RunInfo) -> dict[str, Any]:
+    """The deployment DAG's conf for a version handed off by this run."""
+    return {
+        "version": version_id,
+        "reason": f"approved by retraining ({run.params.get('reason') or 'schedule'})",
+        "requested_by": f"airflow:{run.dag_id}",
+    }
+
+
+def should_deploy(context: Mapping[str, Any]) -> bool:
+    """Short-circuit: trigger the deployment DAG only when the hand-off says so."""
+    return bool((context["ti"].xcom_pull(task_ids=HAND_OFF) or {}).get("deploy"))
+
+
 def alert_registration(model: str, context: Mapping[str, Any]) -> dict[str, str]:
     """Email + SNS: registered vN with its metrics beside the champion's, or rejected with the reasons."""
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     ti = context["ti"]
     registered = ti.xcom_pull(task_ids=REGISTER)
     evaluated = ti.xcom_pull(task_ids=EVALUATE)
@@ -516,7 +531,7 @@ def alert_registration(model: str, context: Mapping[str, Any]) -> dict[str, str]
 
 def approval_needed_alert(model: str, context: Mapping[str, Any], link: str) -> dict[str, str]:
     """Email + SNS with the link to Airflow's Required Actions page."""
-    config, run, store = _setup(model, context)
+    config, run, store = task_setup(model, context)
     registered = context["ti"].xcom_pull(task_ids=REGISTER)
     alert = Alert(
         model=config.name,

@@ -5,8 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from include.modelcare.config import ModelConfig
+    from include.modelcare.storage import ObjectStore
 
 
 def airflow_base_url() -> str:
@@ -65,3 +69,13 @@ class RunInfo:
         if isinstance(when, dt.datetime) and when.tzinfo is not None:
             when = when.astimezone(ZoneInfo(timezone))
         return cls(dag_id=str(dag_id), run_id=run_id, day=parse_day(when), params=params)
+
+
+def task_setup(model: str, context: Mapping[str, Any]) -> tuple[ModelConfig, RunInfo, ObjectStore]:
+    """What every task body starts with: the model's config, its run, and S3 through the Airflow connection."""
+    from include.modelcare.config import get_model_config
+    from include.modelcare.storage import ObjectStore, hook_s3_client
+
+    config = get_model_config(model)
+    run = RunInfo.from_context(context, config.schedules.timezone)
+    return config, run, ObjectStore(hook_s3_client(config.airflow.aws_conn_id))

@@ -14,10 +14,15 @@ SAMPLE = Path(__file__).resolve().parents[2] / "include" / "models" / "customer_
 
 
 def make_config(
-    estimator: str = "LogisticRegression", params: dict[str, Any] | None = None, **training: Any
+    estimator: str = "LogisticRegression",
+    params: dict[str, Any] | None = None,
+    deploy: dict[str, Any] | None = None,
+    **training: Any,
 ) -> ModelConfig:
     """The sample churn config with this estimator; regression estimators predict monthly_charges."""
     raw = yaml.safe_load(SAMPLE.read_text())
+    if deploy is not None:
+        raw["deploy"] = deploy
     raw["training"] = {"estimator": estimator, "params": params or {}, "min_rows": 10, **training}
     raw.pop("performance", None)
     if ESTIMATORS[estimator].task == "regression":

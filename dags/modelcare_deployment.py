@@ -1,0 +1,179 @@
+"""Deployment DAGs, one per model with a ``deploy`` section: resolve, deploy, smoke-test, bake, promote or roll back.
+
+Wiring only: every task body is one call into ``include.modelcare.deploy.tasks``. Separate from
+training on purpose: any registered version can be deployed (or an older one re-deployed) without
+retraining, and "evaluated" never becomes "deployed" without passing through here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import DAG, Param, TriggerRule, dag, task
+
+from include.modelcare.config import ModelConfig, load_catalog
+from include.modelcare.dag_defaults import dag_kwargs
+from include.modelcare.deploy import tasks as d
+from include.modelcare.deploy.bake import BakeOperator
+from include.modelcare.deploy.requests import endpoint_name
+
+DOC = """
+### Deployment of `{name}`
+
+Deploys a registered version to **{targets}** (default `{target}`, strategy `{strategy}`), then:
+
+1. **resolve**: the form's `version` (default: latest Approved); anything not Approved is refused
+   unless `force` is set (recorded); every artifact's sha256 is checked.
+2. **deploy**: SageMaker: `model.tar.gz` → model → endpoint config → CreateEndpoint or a blue/green
+   UpdateEndpoint (auto-rollback on {alarms}). Lambda: model variables → publish version → alias with
+   the canary weight.
+3. **verify**: {smoke_rows} rows of the version's reference sample must come back as predictions from
+   that version; no alarm may fire during the {bake} min bake.
+4. **promote**: all traffic to the version, registry alias `production` moved, deployment recorded.
+5. On a failure after traffic moved: **roll_back** to the previous version, `production` stays, alert,
+   and the run fails saying why.
+
+`dry_run` logs every call the deployment would make and changes nothing.
+"""
+
+
+def deployment_dag(config: ModelConfig) -> DAG:
+    """Wire the deployment DAG of one model."""
+    assert config.deploy is not None
+    name = config.name
+    deploy = config.deploy
+    sagemaker = deploy.sagemaker
+
+    @dag(
+        **dag_kwargs(
+            config,
+            "deploy",
+            schedule=None,
+            description=f"Deploy a registered version of {name} (blue/green or canary, with rollback)",
+            doc_md=DOC.format(
+                name=name,
+                targets=" and ".join(deploy.targets()),
+                target=deploy.target,
+                strategy=deploy.strategy,
+                alarms=", ".join(deploy.alarms) or "no alarms configured",
+                smoke_rows=deploy.smoke_rows,
+                bake=deploy.bake_minutes,
+            ),
+        ),
+        params={
+            "version": Param(
+                None,
+                type=["null", "string"],
+                pattern=r"^(v?\d+|latest|latest-approved)$",
+                title="Version",
+                description="e.g. v3 (empty: the latest Approved version).",
+            ),
+            "target": Param(deploy.target, enum=deploy.targets(), title="Target"),
+            "strategy": Param(deploy.strategy, enum=["all_at_once", "canary", "linear"], title="Traffic shift"),
+            "canary_percent": Param(deploy.canary_percent, type="integer", minimum=1, maximum=50, title="Canary %"),
+            "bake_minutes": Param(deploy.bake_minutes, type="number", minimum=0, maximum=1440, title="Bake (minutes)"),
+            "force": Param(
+                False, type="boolean", title="Force", description="Deploy a version that is not Approved (recorded)."
+            ),
+            "dry_run": Param(False, type="boolean", title="Dry run", description="Log the calls, change nothing."),
+            "reason": Param("manual", type="string", minLength=1, title="Reason"),
+            "requested_by": Param(None, type=["null", "string"], title="Requested by (set by retraining)"),
+        },
+    )
+    def deployment() -> None:
+        @task(task_id=d.RESOLVE, retries=0)
+        def resolve_version(**context: Any) -> dict[str, Any]:
+            return d.resolve_version(name, context)
+
+        @task.branch(task_id=d.ROUTE)
+        def route_deployment(**context: Any) -> str:
+            return d.route_deployment(name, context)
+
+        @task(task_id=d.SHOW_PLAN)
+        def show_plan(**context: Any) -> list[dict[str, Any]]:
+            return d.show_plan(name, context)
+
+        @task(task_id=d.SHIFT_LAMBDA)
+        def shift_lambda_traffic(**context: Any) -> dict[str, Any]:
+            return d.shift_lambda_traffic(name, context)
+
+        @task(task_id=d.SMOKE, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, retries=0)
+        def smoke_test(**context: Any) -> dict[str, Any]:
+            return d.smoke_test(name, context)
+
+        bake = BakeOperator(task_id=d.BAKE, model_name=name, retries=0)
+
+        @task(task_id=d.PROMOTE)
+        def promote(**context: Any) -> dict[str, Any]:
+            return d.promote(name, context)
+
+        @task(
+            task_id=d.ROLL_BACK,
+            trigger_rule=TriggerRule.ONE_FAILED,
+            retries=2,
+            retry_delay=dt.timedelta(seconds=30),  # a rollback should not wait the usual retry delay
+        )
+        def roll_back(**context: Any) -> None:
+            d.roll_back(name, context)
+
+        @task(task_id=d.ALERT)
+        def alert_deployed(**context: Any) -> dict[str, str]:
+            return d.alert_deployed(name, context)
+
+        route = resolve_version() >> route_deployment()
+        route >> show_plan()
+        smoke = smoke_test()
+        moved: list[Any] = []
+        if "lambda" in deploy.targets():
+            shifted = shift_lambda_traffic()
+            route >> shifted >> smoke
+            moved.append(shifted)
+        if sagemaker is not None:
+            # Imported only for models with a SageMaker target: the provider's operators pull in boto3.
+            from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator
+            from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerEndpointSensor
+
+            @task(task_id=d.PREPARE_ENDPOINT, multiple_outputs=True)
+            def prepare_endpoint(**context: Any) -> dict[str, Any]:
+                return d.prepare_endpoint(name, context)
+
+            @task.branch(task_id=d.CHOOSE_ENDPOINT_CALL)
+            def choose_endpoint_call(**context: Any) -> str:
+                return d.choose_endpoint_call(name, context)
+
+            prepared = prepare_endpoint()
+            calls = {
+                operation: SageMakerEndpointOperator(
+                    task_id=task_id,
+                    config=prepared["request"],  # type: ignore[index]  # an XComArg (multiple_outputs), resolved at run time
+                    operation=operation,
+                    aws_conn_id=config.airflow.aws_conn_id,
+                    wait_for_completion=False,  # the sensor below waits without holding a worker slot
+                    retries=0,
+                )
+                for operation, task_id in (("create", d.CREATE_ENDPOINT), ("update", d.UPDATE_ENDPOINT))
+            }
+            wait = SageMakerEndpointSensor(
+                task_id=d.WAIT_ENDPOINT,
+                endpoint_name=endpoint_name(config),
+                aws_conn_id=config.airflow.aws_conn_id,
+                mode="reschedule",
+                poke_interval=sagemaker.poll_seconds,
+                timeout=sagemaker.timeout_minutes * 60,
+                trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+            )
+            chosen = route >> prepared >> choose_endpoint_call()
+            chosen >> [calls["create"], calls["update"], wait]
+            [calls["create"], calls["update"]] >> wait >> smoke
+            moved += [prepared, calls["create"], calls["update"], wait]
+        promoted = smoke >> bake >> promote()
+        promoted >> alert_deployed()
+        [*moved, smoke, bake, promoted] >> roll_back()
+
+    return deployment()
+
+
+for _config in load_catalog().models.values():
+    if _config.deploy is not None:
+        globals()[f"modelcare_deploy_{_config.name}"] = deployment_dag(_config)
