@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_drift.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_registry.py
+	$(BIN)/python benchmarks/bench_deploy.py
 
 devstack: $(STAMP)
 	$(BIN)/modelcare devstack
@@ -65,4 +66,4 @@ lock: $(BIN)/python
 	$(BIN)/uv pip compile requirements-dev.txt --python-version 3.11 --no-header -o constraints.txt
 
 clean:
-	rm -rf $(VENV) .demo .devstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .bench-deploy dist .devstack .pytest_cache .mypy_cache .ruff_cache

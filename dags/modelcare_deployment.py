@@ -16,7 +16,6 @@ from include.modelcare.config import ModelConfig, load_catalog
 from include.modelcare.dag_defaults import dag_kwargs
 from include.modelcare.deploy import tasks as d
 from include.modelcare.deploy.bake import BakeOperator
-from include.modelcare.deploy.requests import endpoint_name
 
 DOC = """
 ### Deployment of `{name}`
@@ -82,7 +81,7 @@ def deployment_dag(config: ModelConfig) -> DAG:
         },
     )
     def deployment() -> None:
-        @task(task_id=d.RESOLVE, retries=0)
+        @task(task_id=d.RESOLVE)
         def resolve_version(**context: Any) -> dict[str, Any]:
             return d.resolve_version(name, context)
 
@@ -98,11 +97,11 @@ def deployment_dag(config: ModelConfig) -> DAG:
         def shift_lambda_traffic(**context: Any) -> dict[str, Any]:
             return d.shift_lambda_traffic(name, context)
 
-        @task(task_id=d.SMOKE, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, retries=0)
+        @task(task_id=d.SMOKE, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def smoke_test(**context: Any) -> dict[str, Any]:
             return d.smoke_test(name, context)
 
-        bake = BakeOperator(task_id=d.BAKE, model_name=name, retries=0)
+        bake = BakeOperator(task_id=d.BAKE, model_name=name)
 
         @task(task_id=d.PROMOTE)
         def promote(**context: Any) -> dict[str, Any]:
@@ -130,43 +129,28 @@ def deployment_dag(config: ModelConfig) -> DAG:
             route >> shifted >> smoke
             moved.append(shifted)
         if sagemaker is not None:
-            # Imported only for models with a SageMaker target: the provider's operators pull in boto3.
-            from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator
-            from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerEndpointSensor
 
-            @task(task_id=d.PREPARE_ENDPOINT, multiple_outputs=True)
+            @task(task_id=d.PREPARE_ENDPOINT)
             def prepare_endpoint(**context: Any) -> dict[str, Any]:
                 return d.prepare_endpoint(name, context)
 
-            @task.branch(task_id=d.CHOOSE_ENDPOINT_CALL)
-            def choose_endpoint_call(**context: Any) -> str:
-                return d.choose_endpoint_call(name, context)
+            @task(task_id=d.DEPLOY_ENDPOINT)
+            def deploy_endpoint(**context: Any) -> dict[str, Any]:
+                return d.deploy_endpoint(name, context)
 
-            prepared = prepare_endpoint()
-            calls = {
-                operation: SageMakerEndpointOperator(
-                    task_id=task_id,
-                    config=prepared["request"],  # type: ignore[index]  # an XComArg (multiple_outputs), resolved at run time
-                    operation=operation,
-                    aws_conn_id=config.airflow.aws_conn_id,
-                    wait_for_completion=False,  # the sensor below waits without holding a worker slot
-                    retries=0,
-                )
-                for operation, task_id in (("create", d.CREATE_ENDPOINT), ("update", d.UPDATE_ENDPOINT))
-            }
-            wait = SageMakerEndpointSensor(
+            # Reschedule mode: between pokes the wait holds no worker slot.
+            @task.sensor(
                 task_id=d.WAIT_ENDPOINT,
-                endpoint_name=endpoint_name(config),
-                aws_conn_id=config.airflow.aws_conn_id,
                 mode="reschedule",
                 poke_interval=sagemaker.poll_seconds,
                 timeout=sagemaker.timeout_minutes * 60,
-                trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
             )
-            chosen = route >> prepared >> choose_endpoint_call()
-            chosen >> [calls["create"], calls["update"], wait]
-            [calls["create"], calls["update"]] >> wait >> smoke
-            moved += [prepared, calls["create"], calls["update"], wait]
+            def wait_for_endpoint(**context: Any) -> bool:
+                return d.endpoint_in_service(name, context)
+
+            endpoint_steps = [prepare_endpoint(), deploy_endpoint(), wait_for_endpoint()]
+            route >> endpoint_steps[0] >> endpoint_steps[1] >> endpoint_steps[2] >> smoke
+            moved += endpoint_steps
         promoted = smoke >> bake >> promote()
         promoted >> alert_deployed()
         [*moved, smoke, bake, promoted] >> roll_back()

@@ -53,6 +53,7 @@ class Alert:
             "approval_needed": "approval needed",
             "deployed": "deployed",
             "deploy_failed": "deployment failed and rolled back",
+            "deploy_error": "deployment failed",
         }
         kind, _, detail = self.kind.partition(".")
         title = titles.get(kind, kind)

@@ -29,9 +29,8 @@ DEMO_GATE_FLOOR = 0.55
 DEMO_BAKE_MINUTES = 0.05
 
 
-def _configure_airflow() -> None:
-    """A private Airflow home for the demo (set before airflow is imported)."""
-    home = STATE / "airflow"
+def configure_airflow(home: Path) -> None:
+    """A private Airflow home at ``home`` (set before airflow is imported); also used by the benchmarks."""
     home.mkdir(parents=True, exist_ok=True)
     os.environ.update(
         {
@@ -139,7 +138,7 @@ def _describe_version(record: Any, metric: str) -> str:
     )
 
 
-def _queued_run(dag_id: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+def queued_run(dag_id: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
     """The newest run another DAG queued for ``dag_id`` (run id and conf), read from Airflow's DB.
 
     ``dag.test()`` cannot pick up a queued run: the demo runs the same DAG with that run's conf
@@ -214,7 +213,7 @@ def main() -> int:
     started = time.perf_counter()
     shutil.rmtree(STATE, ignore_errors=True)
     STATE.mkdir(parents=True)
-    _configure_airflow()
+    configure_airflow(STATE / "airflow")
     os.environ["MODELCARE_MODELS_DIR"] = str(_demo_catalog())
 
     from include.modelcare.config import get_model_config
@@ -280,7 +279,7 @@ def main() -> int:
         summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in initial.items() if s != 'skipped')}")
 
         print(f"  deploying {first.version_id} ({deploy.dag_id}) to SageMaker and Lambda ...", flush=True)
-        queued = _queued_run(deploy.dag_id, "handoff__")
+        queued = queued_run(deploy.dag_id, "handoff__")
         summary.append(
             f"deployment of {first.version_id}, queued by the retraining DAG as {queued[0] if queued else '-'}:"
         )
@@ -298,7 +297,7 @@ def main() -> int:
             states = _run(monitor, _at(day, 6))
             summary += _describe_week(config, store, day, states, label)
 
-        triggered = _queued_run(retrain.dag_id, "monitoring__")
+        triggered = queued_run(retrain.dag_id, "monitoring__")
         if triggered is None:
             print("the monitoring DAG queued no retraining; see .demo/dag-runs.log", file=sys.stderr)
             return 1
@@ -310,7 +309,7 @@ def main() -> int:
         summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in states.items() if s != 'skipped')}")
         second = registry.get("latest")
         summary.append(f"    registered {_describe_version(second, metric)}")
-        handoff = _queued_run(deploy.dag_id, "handoff__")
+        handoff = queued_run(deploy.dag_id, "handoff__")
         if second.status != "Approved" or handoff is None or handoff[1].get("version") != second.version_id:
             print(f"{second.version_id} was not handed to deployment; see the summary so far:", file=sys.stderr)
             print("\n".join(summary), file=sys.stderr)

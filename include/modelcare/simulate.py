@@ -460,3 +460,25 @@ def seed_model(
         result.labels[week.isoformat()] = label_uri
         log.info("%s: wrote %d rows for %s (%s) to %s", config.name, len(batch), week, _describe(scenario), batch_uri)
     return result.as_dict()
+
+
+def register_simulated_version(
+    registry: Any, config: ModelConfig, *, seed: int, status: str = "Approved", rows: int = 1200
+) -> Any:
+    """Fit the configured pipeline on a simulated batch and register it (tests and benchmarks of deployment)."""
+    from include.modelcare.serialization import dump_model
+    from include.modelcare.training import fit
+
+    frame = generate_batch(rows, seed=seed)
+    pipeline, _ = fit(config, config.training.params, frame)
+    features = config.data.features
+    columns = [config.data.id_column, *features.all, config.data.target]
+    return registry.register(
+        model_bytes=dump_model(pipeline),
+        reference=frame[columns].head(300),
+        metadata={"features": {"numerical": features.numerical, "categorical": features.categorical}},
+        status=status,
+        reasons=[f"simulated (seed {seed})"],
+        run_key=f"simulated/seed-{seed}",
+        actor="modelcare.simulate",
+    )

@@ -115,8 +115,14 @@ def test_retraining_dag_shape() -> None:
         "route_approval",
         "await_approval",
         "hand_off",
+        "should_deploy",
+        "trigger_deployment",
     }
     assert dag.get_task("route_approval").downstream_task_ids == {"await_approval", "hand_off"}
+    assert dag.get_task("hand_off").downstream_task_ids == {"should_deploy"}
+    trigger = dag.get_task("trigger_deployment")
+    assert trigger.trigger_dag_id == "modelcare_deploy_customer_churn"
+    assert trigger.skip_when_already_exists is True  # a re-run never deploys the same hand-off twice
     assert dag.get_task("await_approval").downstream_task_ids == {"hand_off"}
     assert {"reason", "window_weeks", "hyperparameters", "force", "auto_deploy"} <= set(dag.params.keys())
     assert dag.max_active_runs == 1
@@ -140,3 +146,55 @@ def test_sagemaker_backend_wires_the_provider_training_operator(
     assert dag.get_task("prepare_sagemaker_job").downstream_task_ids == {"sagemaker_training_job"}
     assert dag.get_task("collect_sagemaker_model").downstream_task_ids == {"evaluate_candidate"}
     assert "train_candidate" not in dag.task_ids
+
+
+def test_deployment_dag_shape_and_form() -> None:
+    dag = _dagbag().dags["modelcare_deploy_customer_churn"]
+    assert dag.schedule is None or str(dag.timetable.summary) in {"None", "Never"}
+    assert dag.max_active_runs == 1
+    assert dag.get_task("route_deployment").downstream_task_ids == {
+        "show_plan",
+        "prepare_endpoint",
+        "shift_lambda_traffic",
+    }
+    assert dag.get_task("prepare_endpoint").downstream_task_ids == {"deploy_endpoint", "roll_back"}
+    assert dag.get_task("deploy_endpoint").downstream_task_ids == {"wait_for_endpoint", "roll_back"}
+    sensor = dag.get_task("wait_for_endpoint")
+    assert sensor.mode == "reschedule"
+    assert type(dag.get_task("bake")).__name__ == "BakeOperator"
+    assert dag.get_task("smoke_test").downstream_task_ids == {"bake", "roll_back"}
+    assert dag.get_task("promote").downstream_task_ids == {"alert_deployed", "roll_back"}
+    roll_back = dag.get_task("roll_back")
+    assert str(roll_back.trigger_rule) in {"one_failed", "TriggerRule.ONE_FAILED"}
+    assert {"prepare_endpoint", "deploy_endpoint", "wait_for_endpoint", "shift_lambda_traffic", "bake"} <= (
+        roll_back.upstream_task_ids
+    )
+    assert {"version", "target", "strategy", "canary_percent", "bake_minutes", "force", "dry_run"} <= set(
+        dag.params.keys()
+    )
+    assert dag.params.get_param("target").schema["enum"] == ["sagemaker", "lambda"]
+
+
+def test_no_deploy_section_means_no_deployment_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = SAMPLE.read_text()
+    (tmp_path / "customer_churn.yaml").write_text(text[: text.index("\ndeploy:")] + "\n")
+    bag = _dagbag(tmp_path, monkeypatch)
+    assert bag.import_errors == {}
+    assert "modelcare_deploy_customer_churn" not in bag.dag_ids
+    assert "trigger_deployment" not in bag.dags["modelcare_retrain_customer_churn"].task_ids
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [("version", "v1; drop"), ("target", "kubernetes"), ("canary_percent", 80), ("bake_minutes", -1)],
+)
+def test_bad_deployment_form_is_refused_with_the_param_named(param: str, value: object) -> None:
+    import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    dag = _dagbag().dags["modelcare_deploy_customer_churn"]
+    params = copy.deepcopy(dag.params)
+    with pytest.raises(ParamValidationError, match=param):
+        params[param] = value
+        params.validate()

@@ -24,24 +24,9 @@ FAST = {"bake_minutes": 0.02}  # a 1.2 s bake: the alarms are still checked
 
 
 def _register(h: Harness, seed: int, status: str = "Approved") -> Any:
-    from include.modelcare.serialization import dump_model
-    from include.modelcare.simulate import generate_batch
-    from include.modelcare.training import fit
+    from include.modelcare.simulate import register_simulated_version
 
-    config = h.config
-    frame = generate_batch(1200, seed=seed)
-    pipeline, _ = fit(config, {}, frame)
-    features = config.data.features
-    columns = [config.data.id_column, *features.all, config.data.target]
-    return h.registry.register(
-        model_bytes=dump_model(pipeline),
-        reference=frame[columns].head(300),
-        metadata={"features": {"numerical": features.numerical, "categorical": features.categorical}},
-        status=status,
-        reasons=["registered by the deployment test"],
-        run_key=f"test/deploy-{seed}",
-        actor="test",
-    )
+    return register_simulated_version(h.registry, h.config, seed=seed, status=status)
 
 
 def _reset_targets(h: Harness, devstack: Any) -> None:
@@ -67,8 +52,50 @@ def deploy_harness(harness: Harness, devstack: Any) -> Harness:
     return harness
 
 
+CALLS: list[tuple[str, str]] = []  # (service, operation) of every AWS call made inside deployment runs
+
+
 def _deploy(h: Harness, when: dt.datetime, **conf: Any) -> dict[str, str]:
-    return h.run_dag("deploy", when, {**FAST, **conf})
+    from unittest import mock
+
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def recording(client: Any, operation: str, params: Any) -> Any:
+        CALLS.append((client.meta.service_model.service_name, operation))
+        return original(client, operation, params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", recording):
+        return h.run_dag("deploy", when, {**FAST, **conf})
+
+
+# IAM action names that differ from the API operation's name.
+IAM_NAMES = {
+    ("s3", "ListObjectsV2"): ["s3:ListBucket"],
+    ("s3", "HeadObject"): ["s3:GetObject"],
+    ("s3", "CopyObject"): ["s3:GetObject", "s3:PutObject"],
+    ("lambda", "Invoke"): ["lambda:InvokeFunction"],
+    ("sagemaker-runtime", "InvokeEndpoint"): ["sagemaker:InvokeEndpoint"],
+}
+
+
+def _policy_actions(name: str) -> set[str]:
+    from tests.airflow_env import REPO
+
+    policy = json.loads((REPO / "docs" / "iam" / name).read_text())
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        listed = statement["Action"]
+        actions |= {listed} if isinstance(listed, str) else set(listed)
+    return actions
+
+
+def _assert_policy_covers(name: str, calls: list[tuple[str, str]]) -> None:
+    needed = {a for service, op in calls for a in IAM_NAMES.get((service, op), [f"{service}:{op}"])}
+    allowed = _policy_actions(name)
+    assert not any("*" in a for a in allowed), allowed
+    assert needed <= allowed, f"{name} lacks {sorted(needed - allowed)}"
 
 
 def _endpoint_config(devstack: Any, h: Harness) -> str | None:
@@ -112,16 +139,16 @@ def test_sagemaker_first_deploy_then_blue_green_update(deploy_harness: Harness, 
     h = deploy_harness
     v1, v2 = _register(h, 1), _register(h, 2)
     calls_before = len(emulator.STATE.invocations)
+    CALLS.clear()
 
     states = _deploy(h, T0, version="v1")
-    assert states["create_endpoint"] == "success" and states["update_endpoint"] == "skipped", states
-    assert states["promote"] == "success" and states["roll_back"] == "skipped", states
+    assert states["deploy_endpoint"] == "success" and states["promote"] == "success", states
+    assert states["roll_back"] == "skipped", states
     assert f"-v{v1.version:04d}-" in (_endpoint_config(devstack, h) or "")
     assert _production(h) == v1.version
 
     states = _deploy(h, T0 + dt.timedelta(hours=1))  # no version given: the latest Approved one (v2)
-    assert states["update_endpoint"] == "success" and states["create_endpoint"] == "skipped", states
-    assert states["alert_deployed"] == "success", states
+    assert states["deploy_endpoint"] == "success" and states["alert_deployed"] == "success", states
     assert f"-v{v2.version:04d}-" in (_endpoint_config(devstack, h) or "")
     assert _production(h) == v2.version
     served = [c for c in emulator.STATE.invocations[calls_before:]]
@@ -142,6 +169,7 @@ def test_sagemaker_first_deploy_then_blue_green_update(deploy_harness: Harness, 
     assert [m["version"] for m in moves] == [v1.version, v2.version]
     subjects = [m["Subject"] for m in h.mails()]
     assert any(f"deployed {v2.version_id} to sagemaker" in s for s in subjects), subjects
+    _assert_policy_covers("sagemaker-deploy-policy.json", CALLS)
     # The package SageMaker serves is the version's reproducible model.tar.gz.
     package = f"{h.config.paths.registry_root}/packages/{v2.version_id}/model.tar.gz"
     assert h.store.exists(package)
@@ -158,7 +186,7 @@ def test_alarm_during_bake_rolls_back_and_production_stays(deploy_harness: Harne
     )
 
     states = _deploy(h, T0 + dt.timedelta(hours=1), version="v2")
-    assert states["update_endpoint"] == "success" and states["smoke_test"] == "success", states
+    assert states["deploy_endpoint"] == "success" and states["smoke_test"] == "success", states
     assert states["bake"] == "failed" and states["promote"] == "upstream_failed", states
     assert states["roll_back"] == "failed", states  # it rolls back, then fails the run saying why
     assert _endpoint_config(devstack, h) == live_before
@@ -189,6 +217,7 @@ def test_lambda_canary_failed_smoke_rollback_and_redeploy_of_an_older_version(
     from include.modelcare.serving.package import build_lambda_zip
 
     h = deploy_harness
+    CALLS.clear()
     assert h.config.deploy is not None and h.config.deploy.lambda_ is not None
     function = h.config.deploy.lambda_.function_name
     lam = devstack.client("lambda")
@@ -223,6 +252,7 @@ def test_lambda_canary_failed_smoke_rollback_and_redeploy_of_an_older_version(
     assert [e["outcome"] for e in _history(h)] == ["deployed", "rolled_back", "deployed", "deployed"]
     env = lam.get_function_configuration(FunctionName=function, Qualifier=_alias(devstack, h)["version"])
     assert env["Environment"]["Variables"]["MODELCARE_MODEL_VERSION"] == v1.version_id
+    _assert_policy_covers("lambda-deploy-policy.json", CALLS)
 
 
 def test_rejected_version_is_refused_and_dry_run_changes_nothing(deploy_harness: Harness, devstack: Any) -> None:
@@ -277,3 +307,27 @@ def test_dry_run_lists_the_calls_it_would_make(deploy_harness: Harness) -> None:
     plan["previous"] = {"version": 1, "ref": "x-v0001-aaaaaaaa", "exists": True}
     assert "sagemaker:UpdateEndpoint" in [c["call"] for c in planned_calls(h.config, plan)]
     json.dumps(planned_calls(h.config, plan))  # the XCom must be JSON
+
+
+def test_re_run_of_resolve_keeps_the_first_plan(deploy_harness: Harness) -> None:
+    """A re-run after traffic moved must still name the version that was live before the first attempt."""
+    from types import SimpleNamespace
+
+    from include.modelcare.deploy.tasks import resolve_version
+
+    h = deploy_harness
+    v1 = _register(h, 1)
+    run = SimpleNamespace(dag_id="modelcare_deploy_customer_churn", run_id="manual__rerun", run_after=T0)
+    context: dict[str, Any] = {
+        "params": {"version": "v1", "target": "lambda", "strategy": "canary", "bake_minutes": 0, "dry_run": False},
+        "dag_run": run,
+        "run_id": run.run_id,
+        "logical_date": T0,
+    }
+    first = resolve_version(h.config.name, context)
+    assert first["previous"] == {"version": None, "ref": None, "exists": False}
+    h.registry.set_alias("production", v1.version, by="test", why="someone moved it meanwhile")
+    again = resolve_version(h.config.name, context)
+    assert again == first  # read back from deploy_runs/<run>/plan.json, not re-resolved
+    context["params"] = {**context["params"], "dry_run": True}
+    assert resolve_version(h.config.name, context)["production"] == v1.version  # a dry run always re-plans

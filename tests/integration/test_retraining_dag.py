@@ -57,7 +57,13 @@ def test_drift_triggers_retraining_which_registers_and_hands_off(harness: Harnes
         "route_approval": "success",
         "await_approval": "skipped",
         "hand_off": "success",
+        "should_deploy": "success",
+        "trigger_deployment": "success",
     }
+    from include.modelcare.demo import queued_run
+
+    queued = queued_run("modelcare_deploy_customer_churn", "handoff__")
+    assert queued is not None and queued[0] == "handoff__v0001" and queued[1]["version"] == "v0001", queued
     (v1,) = h.registry.versions()
     assert v1.version == 1 and v1.status == "Approved"
     meta = v1.metadata

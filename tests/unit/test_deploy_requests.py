@@ -112,6 +112,19 @@ def test_re_run_reuses_the_existing_model_and_config(config: Any, stubbed: Any) 
     assert endpoint.ensure_endpoint_config(config_req) is False
 
 
+def _described_endpoint(name: str, config_name: str) -> dict[str, Any]:
+    import datetime as dt
+
+    return {
+        "EndpointName": name,
+        "EndpointArn": "arn:aws:sagemaker:::endpoint/x",
+        "EndpointConfigName": config_name,
+        "EndpointStatus": "InService",
+        "CreationTime": dt.datetime(2026, 1, 1),
+        "LastModifiedTime": dt.datetime(2026, 1, 1),
+    }
+
+
 def _described_model(request: dict[str, Any]) -> dict[str, Any]:
     import datetime as dt
 
@@ -171,20 +184,11 @@ def test_create_endpoint_request(stubbed: Any) -> None:
 
 
 def test_sagemaker_live_version_and_rollback(config: Any, stubbed: Any) -> None:
-    import datetime as dt
 
     client, stub = stubbed("sagemaker")
     name = rq.endpoint_name(config)
     new, old = f"{name}-v0002-aaaaaaaa", f"{name}-v0001-bbbbbbbb"
-    described = {
-        "EndpointName": name,
-        "EndpointArn": "arn:aws:sagemaker:::endpoint/x",
-        "EndpointConfigName": new,
-        "EndpointStatus": "InService",
-        "CreationTime": dt.datetime(2026, 1, 1),
-        "LastModifiedTime": dt.datetime(2026, 1, 1),
-    }
-    stub.add_response("describe_endpoint", described, {"EndpointName": name})
+    stub.add_response("describe_endpoint", _described_endpoint(name, new), {"EndpointName": name})
     stub.add_response(
         "update_endpoint",
         {"EndpointArn": "arn:aws:sagemaker:::endpoint/x"},
@@ -199,20 +203,11 @@ def test_sagemaker_live_version_and_rollback(config: Any, stubbed: Any) -> None:
 
 
 def test_new_endpoint_that_failed_is_deleted(config: Any, stubbed: Any) -> None:
-    import datetime as dt
 
     client, stub = stubbed("sagemaker")
     name = rq.endpoint_name(config)
     new = f"{name}-v0001-aaaaaaaa"
-    described = {
-        "EndpointName": name,
-        "EndpointArn": "arn:aws:sagemaker:::endpoint/x",
-        "EndpointConfigName": new,
-        "EndpointStatus": "InService",
-        "CreationTime": dt.datetime(2026, 1, 1),
-        "LastModifiedTime": dt.datetime(2026, 1, 1),
-    }
-    stub.add_response("describe_endpoint", described, {"EndpointName": name})
+    stub.add_response("describe_endpoint", _described_endpoint(name, new), {"EndpointName": name})
     stub.add_response("delete_endpoint", {}, {"EndpointName": name})
     assert "deleted endpoint" in SageMakerEndpoint(config, client).roll_back(None, new)
 

@@ -42,9 +42,7 @@ RESOLVE: Final = "resolve_version"
 ROUTE: Final = "route_deployment"
 SHOW_PLAN: Final = "show_plan"
 PREPARE_ENDPOINT: Final = "prepare_endpoint"
-CHOOSE_ENDPOINT_CALL: Final = "choose_endpoint_call"
-CREATE_ENDPOINT: Final = "create_endpoint"
-UPDATE_ENDPOINT: Final = "update_endpoint"
+DEPLOY_ENDPOINT: Final = "deploy_endpoint"
 WAIT_ENDPOINT: Final = "wait_for_endpoint"
 SHIFT_LAMBDA: Final = "shift_lambda_traffic"
 SMOKE: Final = "smoke_test"
@@ -282,15 +280,7 @@ def planned_calls(config: ModelConfig, plan: dict[str, Any]) -> list[dict[str, A
     else:
         assert config.deploy is not None and config.deploy.lambda_ is not None
         settings = config.deploy.lambda_
-        env = rq.lambda_environment(
-            {},
-            model=config.name,
-            version_id=plan["version_id"],
-            model_uri=plan["model_uri"],
-            sha256=plan["model_sha256"],
-            features=plan["features"],
-            max_rows=settings.max_rows,
-        )
+        env = _lambda_model_env(config, plan)
         previous = plan["previous"]["ref"]
         first_weight = _lambda_weights(plan)[0]
         calls += [
@@ -383,10 +373,7 @@ def prepare_endpoint(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
         endpoint.ensure_endpoint_config(config_req)
         call = _endpoint_call(config, plan, config_req["EndpointConfigName"])
         live = endpoint.live()
-        if live.ref == config_req["EndpointConfigName"]:
-            operation = "none"  # a re-run after the endpoint call went through
-        else:
-            operation = "create" if call["call"].endswith("CreateEndpoint") else "update"
+        operation = "create" if call["call"].endswith("CreateEndpoint") else "update"
         if operation == "update" and not live.exists:
             raise DeploymentError(f"endpoint {endpoint.name} disappeared since the plan was made")
     log.info("%s: %s (%s)", endpoint.name, operation, config_req["EndpointConfigName"])
@@ -399,10 +386,51 @@ def prepare_endpoint(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def choose_endpoint_call(model: str, context: Mapping[str, Any]) -> str:
-    """Branch: CreateEndpoint, UpdateEndpoint, or straight to the smoke test when already done."""
-    operation = context["ti"].xcom_pull(task_ids=PREPARE_ENDPOINT, key="operation")
-    return {"create": CREATE_ENDPOINT, "update": UPDATE_ENDPOINT}.get(operation, WAIT_ENDPOINT)
+def deploy_endpoint(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateEndpoint or a blue/green UpdateEndpoint through the provider's ``SageMakerHook`` (no waiting here).
+
+    Not the provider's ``SageMakerEndpointOperator``: importing it at parse time pulls boto3 into every
+    DAG file parse (house rule 2), and on a retry its "create" falls back to an update with the same
+    config. A re-run here sees the endpoint already on the new config and does nothing.
+    """
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+    config, run, store = task_setup(model, context)
+    prepared = context["ti"].xcom_pull(task_ids=PREPARE_ENDPOINT)
+    with step(config, store, run, DEPLOY_ENDPOINT):
+        hook = SageMakerHook(aws_conn_id=config.airflow.aws_conn_id)
+        live = sagemaker_target(config).live()
+        operation = prepared["operation"]
+        if live.ref == prepared["endpoint_config"]:
+            operation = "none"
+        elif operation == "create":
+            hook.create_endpoint(prepared["request"], wait_for_completion=False)
+        elif operation == "update":
+            hook.update_endpoint(prepared["request"], wait_for_completion=False)
+    log.info("%s: %s -> %s", rq.endpoint_name(config), operation, prepared["endpoint_config"])
+    return {"operation": operation, "endpoint_config": prepared["endpoint_config"]}
+
+
+def endpoint_in_service(model: str, context: Mapping[str, Any]) -> bool:
+    """Sensor poke: True once the endpoint is InService on the new config; a failed endpoint fails the step."""
+    config, run, store = task_setup(model, context)
+    prepared = context["ti"].xcom_pull(task_ids=PREPARE_ENDPOINT)
+    with step(config, store, run, WAIT_ENDPOINT):
+        endpoint = sagemaker_target(config)
+        described = endpoint.client.describe_endpoint(EndpointName=endpoint.name)
+        status = described["EndpointStatus"]
+        if status in {"Failed", "UpdateRollbackFailed", "OutOfService"}:
+            raise DeploymentError(f"endpoint {endpoint.name} is {status}: {described.get('FailureReason', '-')}")
+        if status != "InService":
+            log.info("endpoint %s is %s", endpoint.name, status)
+            return False
+        if described.get("EndpointConfigName") != prepared["endpoint_config"]:
+            # SageMaker's own auto-rollback (an alarm during its blue/green baking) put the old config back.
+            raise DeploymentError(
+                f"endpoint {endpoint.name} is InService on {described.get('EndpointConfigName')}, not "
+                f"{prepared['endpoint_config']}: SageMaker rolled the update back"
+            )
+    return True
 
 
 # -- 2b. Lambda ----------------------------------------------------------------------------------------------
@@ -419,6 +447,20 @@ def _lambda_weights(plan: dict[str, Any]) -> list[float]:
     return [1.0]
 
 
+def _lambda_model_env(config: ModelConfig, plan: dict[str, Any]) -> dict[str, str]:
+    """The model variables the function gets for the plan's version."""
+    assert config.deploy is not None and config.deploy.lambda_ is not None
+    return rq.lambda_environment(
+        {},
+        model=config.name,
+        version_id=plan["version_id"],
+        model_uri=plan["model_uri"],
+        sha256=plan["model_sha256"],
+        features=plan["features"],
+        max_rows=config.deploy.lambda_.max_rows,
+    )
+
+
 def shift_lambda_traffic(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Update the function's model variables, publish a version, route the first share of traffic to it."""
     config, run, store = task_setup(model, context)
@@ -427,15 +469,7 @@ def shift_lambda_traffic(model: str, context: Mapping[str, Any]) -> dict[str, An
     settings = config.deploy.lambda_
     with step(config, store, run, SHIFT_LAMBDA):
         target = lambda_target(config)
-        env = rq.lambda_environment(
-            {},
-            model=config.name,
-            version_id=plan["version_id"],
-            model_uri=plan["model_uri"],
-            sha256=plan["model_sha256"],
-            features=plan["features"],
-            max_rows=settings.max_rows,
-        )
+        env = _lambda_model_env(config, plan)
         new = target.publish(env, f"{config.name} {plan['version_id']}", settings.timeout_minutes)
         previous = plan["previous"]["ref"]
         weight = _lambda_weights(plan)[0]
@@ -684,13 +718,17 @@ def roll_back(model: str, context: Mapping[str, Any]) -> None:
             PRODUCTION, plan["production"], by="modelcare:rollback", why=f"rollback: {reason}", expected=plan["version"]
         )
         action += f"; production alias back on {_describe(plan['production'])}"
-    DeploymentHistory(config, store).record(_history_entry(plan, "rolled_back", failure=reason, rollback=action))
+    outcome = "failed" if action.startswith("nothing to roll back") else "rolled_back"
+    kind = "deploy_failed" if outcome == "rolled_back" else "deploy_error"
+    DeploymentHistory(config, store).record(_history_entry(plan, outcome, failure=reason, rollback=action))
     alert = Alert(
         model=config.name,
         day=run.day,
-        kind=f"deploy_failed.{plan['version_id']} to {plan['target']}",
+        kind=f"{kind}.{plan['version_id']} to {plan['target']}",
         marker=f"deploy_failed.{plan['version_id']}.{plan['target']}.{_slug(run)}",
-        summary=f"{config.name} {plan['version_id']} to {plan['target']} failed and was rolled back: {reason}",
+        summary=f"{config.name} {plan['version_id']} to {plan['target']} failed"
+        + (" and was rolled back" if outcome == "rolled_back" else " before traffic moved")
+        + f": {reason}",
         figures={
             "version": plan["version_id"],
             "target": plan["target"],
@@ -704,7 +742,8 @@ def roll_back(model: str, context: Mapping[str, Any]) -> None:
     send_alert(alert, config, store, context)
     message = (
         f"deployment of {config.name} {plan['version_id']} to {plan['target']} failed: {reason}; "
-        f"rolled back ({action}); production stays {_describe(plan['production'])}"
+        f"{'rolled back' if outcome == 'rolled_back' else 'no rollback needed'} ({action}); "
+        f"production stays {_describe(plan['production'])}"
     )
     raise _fail(message) from DeploymentError(message)  # alerted above: no second task-failure alert
 
