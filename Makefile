@@ -57,6 +57,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_registry.py
 	$(BIN)/python benchmarks/bench_deploy.py
 
+# Regenerate the generated parts of the docs (the config reference in README.md).
+docs: $(STAMP)
+	$(BIN)/modelcare config-reference --write README.md
+
 devstack: $(STAMP)
 	$(BIN)/modelcare devstack
 

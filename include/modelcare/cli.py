@@ -94,7 +94,19 @@ def cmd_devstack(args: argparse.Namespace) -> int:
     """Run the embedded AWS emulator and SMTP sink in the foreground."""
     from include.modelcare.devstack import serve
 
-    return serve(aws_port=args.port, smtp_port=args.smtp_port, state_dir=Path(args.state_dir))
+    return serve(host=args.host, aws_port=args.port, smtp_port=args.smtp_port, state_dir=Path(args.state_dir))
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    """Print the config reference (or write it into a README between its markers)."""
+    from include.modelcare.config_reference import markdown, render_into
+
+    if args.write:
+        changed = render_into(Path(args.write))
+        print(f"{args.write}: {'updated' if changed else 'already up to date'}")
+    else:
+        print(markdown())
+    return EXIT_OK
 
 
 def cmd_make_lambda_zip(args: argparse.Namespace) -> int:
@@ -155,7 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5050, help="AWS emulator port (default 5050)")
     p.add_argument("--smtp-port", type=int, default=2525, help="SMTP sink port (default 2525)")
     p.add_argument("--state-dir", default=".devstack", help="where mails and the env file go")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 inside a container)")
     p.set_defaults(func=cmd_devstack)
+
+    p = sub.add_parser("config-reference", help="print the model config reference (from the pydantic schema)")
+    p.add_argument("--write", metavar="README", help="write it into this file between its markers")
+    p.set_defaults(func=cmd_config_reference)
 
     p = sub.add_parser("make-lambda-zip", help="build the serving Lambda function's deployment zip")
     p.add_argument("--out", default="dist/modelcare-lambda.zip", help="where to write the zip")

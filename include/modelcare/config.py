@@ -180,10 +180,10 @@ class AlertsConfig(_Strict):
     emails: list[str] = Field(default_factory=list, description="Recipients of alert emails.")
     from_email: str = Field("modelcare@localhost", description="Sender address of alert emails.")
     sns_topic_arn: str | None = Field(None, description="SNS topic that receives every alert.")
-    on_validation_failure: bool = True
-    on_missing_batch: bool = True
-    on_drift: bool = True
-    on_task_failure: bool = True
+    on_validation_failure: bool = Field(True, description="Alert when a batch fails validation.")
+    on_missing_batch: bool = Field(True, description="Alert when no batch arrived for the date.")
+    on_drift: bool = Field(True, description="Alert when drift or performance decay is detected.")
+    on_task_failure: bool = Field(True, description="Alert when any other task fails.")
 
     @field_validator("emails")
     @classmethod
@@ -204,14 +204,16 @@ class AlertsConfig(_Strict):
 class AirflowSettings(_Strict):
     """How the generated DAGs behave in Airflow."""
 
-    owner: str = "mlops"
-    retries: int = Field(2, ge=0)
-    retry_delay_minutes: float = Field(5, ge=0)
+    owner: str = Field("mlops", description="Owner shown in the Airflow UI.")
+    retries: int = Field(2, ge=0, description="Retries of a task after an unexpected error (final errors never retry).")
+    retry_delay_minutes: float = Field(5, ge=0, description="Wait before a retry.")
     tags: list[str] = Field(
         default_factory=list, description="Extra tags (every DAG also gets 'modelcare' and the model name)."
     )
-    aws_conn_id: str = "aws_default"
-    smtp_conn_id: str = "smtp_default"
+    aws_conn_id: str = Field(
+        "aws_default", description="Airflow connection for S3, SNS, SageMaker, Lambda, CloudWatch."
+    )
+    smtp_conn_id: str = Field("smtp_default", description="Airflow connection of the mail relay.")
 
 
 class GateConfig(_Strict):
@@ -233,10 +235,10 @@ class SageMakerTrainingSettings(_Strict):
 
     image_uri: str = Field(description="scikit-learn training image URI of your region.")
     role_arn: str = Field(description="Execution role of the training job.")
-    instance_type: str = "ml.m5.large"
-    instance_count: int = Field(1, ge=1)
-    volume_size_gb: int = Field(30, ge=1)
-    max_runtime_seconds: int = Field(3600, ge=60)
+    instance_type: str = Field("ml.m5.large", description="Training instance type.")
+    instance_count: int = Field(1, ge=1, description="Training instances.")
+    volume_size_gb: int = Field(30, ge=1, description="Training volume size.")
+    max_runtime_seconds: int = Field(3600, ge=60, description="The job is stopped after this long.")
     poll_seconds: int = Field(30, ge=1, description="How often the operator checks the job's status.")
 
 
@@ -248,7 +250,7 @@ class TrainingConfig(_Strict):
     window_weeks: int = Field(8, ge=2, description="Labelled batches of this many weeks form the training set.")
     holdout_weeks: int = Field(1, ge=1, description="The most recent weeks of the window are the out-of-time holdout.")
     min_rows: int = Field(500, ge=10, description="Fewest training rows to train at all.")
-    seed: int = 42
+    seed: int = Field(42, description="Random seed of the split, the estimator and the reference sample.")
     backend: Literal["local", "sagemaker"] = Field("local", description="Fit on the worker or as a SageMaker job.")
     sagemaker: SageMakerTrainingSettings | None = None
     approval: Literal["auto", "manual"] = Field(
@@ -282,8 +284,8 @@ class PerformanceConfig(_Strict):
 class RegistryConfig(_Strict):
     """Where the model registry lives (default: s3://<data.bucket>/<data.prefix>/<name>/registry/)."""
 
-    bucket: str | None = None
-    prefix: str | None = None
+    bucket: str | None = Field(None, description="Registry bucket (default: data.bucket).")
+    prefix: str | None = Field(None, description="Registry prefix (default: <data.prefix>/<name>/registry).")
     sagemaker_model_package_group: str | None = Field(
         None, description="Mirror versions into this SageMaker Model Registry group (None: no mirror)."
     )
@@ -298,8 +300,8 @@ class SageMakerEndpointSettings(_Strict):
         None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$", description="Default: modelcare-<name>."
     )
     variant_name: str = Field("AllTraffic", description="Production variant name (must not change between deploys).")
-    instance_type: str = "ml.m5.large"
-    instance_count: int = Field(1, ge=1)
+    instance_type: str = Field("ml.m5.large", description="Endpoint instance type.")
+    instance_count: int = Field(1, ge=1, description="Endpoint instances (a canary needs at least 2 to split).")
     wait_interval_seconds: int = Field(
         300, ge=0, le=3600, description="Blue/green: wait between traffic shifts (canary/linear steps)."
     )
@@ -360,8 +362,8 @@ class ModelConfig(_Strict):
     """One production model and everything modelcare does for it."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Model name: lowercase letters, digits, underscores.")
-    task: Literal["classification", "regression"]
-    description: str = ""
+    task: Literal["classification", "regression"] = Field(description="What the model predicts: a class or a number.")
+    description: str = Field("", description="Free text shown in the DAGs' docs.")
     data: DataConfig
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
