@@ -7,11 +7,12 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-unit test-dags test-integration lint format bench lock devstack clean
+.PHONY: help install demo up docs browser test test-e2e test-unit test-dags test-integration lint format bench lock devstack clean
 
 help:
 	@echo "make demo   - run the monitoring loop on the embedded AWS emulator + SMTP sink"
-	@echo "make test   - lint, then all tests (unit, dags, integration)"
+	@echo "make test   - lint, then all tests (unit, dags, integration, browser)"
+	@echo "make up     - the demo's history + airflow standalone with the Model Registry page"
 	@echo "make lint   - ruff + mypy";  echo "make bench  - parse-time and drift benchmarks"
 	@echo "make devstack - run the embedded AWS emulator + SMTP sink in the foreground"
 
@@ -29,8 +30,21 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m include.modelcare.demo
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download). Where it cannot be
+# installed, the browser tests skip with a loud message.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests ..."; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1)) \
+	  && echo "chromium installed: $$(chromium --version)" \
+	  || echo "WARNING: could not install chromium: the browser tests (tests/e2e) will be SKIPPED"; }
+
+test-e2e: $(STAMP) browser
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
@@ -61,6 +75,10 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/modelcare config-reference --write README.md
 
+# The demo's history plus `airflow standalone` with the bundle and the Model Registry page; Ctrl-C stops it.
+up: $(STAMP)
+	$(BIN)/python -m include.modelcare.up
+
 devstack: $(STAMP)
 	$(BIN)/modelcare devstack
 
@@ -70,4 +88,4 @@ lock: $(BIN)/python
 	$(BIN)/uv pip compile requirements-dev.txt --python-version 3.11 --no-header -o constraints.txt
 
 clean:
-	rm -rf $(VENV) .demo .bench-deploy dist .devstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .up .bench-deploy dist .devstack .pytest_cache .mypy_cache .ruff_cache

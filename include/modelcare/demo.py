@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -208,8 +208,10 @@ def _describe_deployment(history: Any, states: dict[str, str]) -> list[str]:
     return lines
 
 
-def main() -> int:
-    """Run the demo and print its summary."""
+def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -> int:
+    """Run the demo and print its summary; ``then(stack)`` runs before the stack stops (``make up``)."""
+    global STATE  # noqa: PLW0603  # helpers write under the state folder; `make up` uses its own
+    STATE = state or STATE
     started = time.perf_counter()
     shutil.rmtree(STATE, ignore_errors=True)
     STATE.mkdir(parents=True)
@@ -351,22 +353,26 @@ def main() -> int:
         mails = read_mails(stack.mail_dir)
         sns = read_sns_messages(inbox.queue_url, stack.client("sqs")) if inbox.queue_url else []
 
-    print("\n=== modelcare demo summary ===")
-    print("\n".join(summary))
-    print(f"\nalerts: {len(mails)} email(s) in {STATE.relative_to(REPO)}/mail, {len(sns)} SNS message(s)")
-    for mail in mails:
-        print(f"  email to {mail['To']}: {mail['Subject']}")
-    for message in sns:
-        print(f"  SNS: {message.get('Subject')}")
-    print(
-        f"\nserved by modelcare's emulator extension (not by moto, not by AWS): {', '.join(served)} "
-        f"({len(emulator.STATE.invocations)} calls)"
-    )
-    for target, seconds in deploy_seconds.items():
-        if seconds:
-            print(f"deployment wall time, {target}: {', '.join(f'{s:.1f}' for s in seconds)} s (dag.test, incl. bake)")
-    print(f"Airflow task logs of these runs: {(STATE / 'dag-runs.log').relative_to(REPO)}")
-    print(f"\nwall time: {time.perf_counter() - started:.1f} s")
+        print("\n=== modelcare demo summary ===")
+        print("\n".join(summary))
+        print(f"\nalerts: {len(mails)} email(s) in {STATE.relative_to(REPO)}/mail, {len(sns)} SNS message(s)")
+        for mail in mails:
+            print(f"  email to {mail['To']}: {mail['Subject']}")
+        for message in sns:
+            print(f"  SNS: {message.get('Subject')}")
+        print(
+            f"\nserved by modelcare's emulator extension (not by moto, not by AWS): {', '.join(served)} "
+            f"({len(emulator.STATE.invocations)} calls)"
+        )
+        for target, seconds in deploy_seconds.items():
+            if seconds:
+                print(
+                    f"deployment wall time, {target}: {', '.join(f'{s:.1f}' for s in seconds)} s (dag.test, incl. bake)"
+                )
+        print(f"Airflow task logs of these runs: {(STATE / 'dag-runs.log').relative_to(REPO)}")
+        print(f"\nwall time: {time.perf_counter() - started:.1f} s")
+        if then is not None:
+            then(stack)
     return 0
 
 

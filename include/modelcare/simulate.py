@@ -465,18 +465,24 @@ def seed_model(
 def register_simulated_version(
     registry: Any, config: ModelConfig, *, seed: int, status: str = "Approved", rows: int = 1200
 ) -> Any:
-    """Fit the configured pipeline on a simulated batch and register it (tests and benchmarks of deployment)."""
+    """Fit the configured pipeline on a simulated batch, score it on another, register it (tests, benchmarks)."""
+    from include.modelcare.evaluation import evaluate
     from include.modelcare.serialization import dump_model
     from include.modelcare.training import fit
 
     frame = generate_batch(rows, seed=seed)
     pipeline, _ = fit(config, config.training.params, frame)
+    metrics = evaluate(pipeline, generate_batch(rows, seed=seed + 10_000), config)
     features = config.data.features
     columns = [config.data.id_column, *features.all, config.data.target]
     return registry.register(
         model_bytes=dump_model(pipeline),
         reference=frame[columns].head(300),
-        metadata={"features": {"numerical": features.numerical, "categorical": features.categorical}},
+        metadata={
+            "features": {"numerical": features.numerical, "categorical": features.categorical},
+            "metrics": {"candidate": metrics, "champion": None},
+            "primary_metric": config.primary_metric,
+        },
         status=status,
         reasons=[f"simulated (seed {seed})"],
         run_key=f"simulated/seed-{seed}",
