@@ -111,13 +111,19 @@ def _workdir() -> Path:
     return Path(STATE.workdir.name)
 
 
-def _s3_bytes(uri: str) -> bytes:
+def _endpoint(response: Any) -> str:
+    """The emulator that received this request (several may run in one process; they share moto's state)."""
+    host = response.headers.get("Host")
+    return f"http://{host}" if host else str(STATE.endpoint_url)
+
+
+def _s3_bytes(uri: str, endpoint_url: str) -> bytes:
     import boto3
 
     bucket, key = uri.removeprefix("s3://").split("/", 1)
     s3 = boto3.client(
         "s3",
-        endpoint_url=STATE.endpoint_url,
+        endpoint_url=endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
@@ -172,9 +178,9 @@ def _request_body(response: Any, default: bytes) -> bytes:
     return bytes(body) if body else default
 
 
-def _aws_env(region: str) -> dict[str, str]:
+def _aws_env(region: str, endpoint_url: str) -> dict[str, str]:
     return {
-        "AWS_ENDPOINT_URL": STATE.endpoint_url or "",
+        "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": region,
@@ -240,11 +246,12 @@ def _invoke_endpoint(self: Any) -> Any:
     config = backend.endpoint_configs[endpoint.endpoint_config_name]
     variant = _weighted([(v, float(v.get("InitialVariantWeight", 1.0))) for v in config.production_variants])
     model = backend._models[variant["ModelName"]]
-    package = _unpack(_s3_bytes(model.primary_container["ModelDataUrl"]), "tar")
+    endpoint_url = _endpoint(self)
+    package = _unpack(_s3_bytes(model.primary_container["ModelDataUrl"], endpoint_url), "tar")
     content_type = self.headers.get("Content-Type", "application/json")
     accept = self.headers.get("Accept", "application/json")
     args = [str(package), content_type, accept]
-    result = _run(_SAGEMAKER_RUNNER, args, _request_body(self, b""), _aws_env(self.region), package)
+    result = _run(_SAGEMAKER_RUNNER, args, _request_body(self, b""), _aws_env(self.region, endpoint_url), package)
     STATE.invocations.append(
         {
             "call": "sagemaker-runtime:InvokeEndpoint",
@@ -283,7 +290,7 @@ def _lambda_invoke(self: Any) -> Any:
         qualifier = str(_weighted(options))
     fn = backend.get_function(function_name, qualifier or "$LATEST")
     package = _unpack(fn.code_bytes, "zip")
-    env = {**_aws_env(self.region), **{k: str(v) for k, v in (fn.environment_vars or {}).items()}}
+    env = {**_aws_env(self.region, _endpoint(self)), **{k: str(v) for k, v in (fn.environment_vars or {}).items()}}
     env["AWS_LAMBDA_FUNCTION_NAME"] = fn.function_name
     env["AWS_LAMBDA_FUNCTION_VERSION"] = str(fn.version)
     result = _run(_LAMBDA_RUNNER, [str(package), fn.handler], _request_body(self, b"{}"), env, package)

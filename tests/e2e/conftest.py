@@ -21,9 +21,18 @@ from tests.integration.conftest import (  # noqa: F401  # the integration fixtur
     integration_catalog,
 )
 
-# Module-scoped fixtures run before the autouse catalog fixture: set it for the whole session here
-# (airflow standalone inherits it too).
-os.environ["MODELCARE_MODELS_DIR"] = str(MODELS_DIR)
+
+@pytest.fixture(scope="module", autouse=True)
+def e2e_catalog() -> Iterator[None]:
+    """The integration catalog for this module's module-scoped fixtures and airflow standalone; restored after."""
+    saved = os.environ.get("MODELCARE_MODELS_DIR")
+    os.environ["MODELCARE_MODELS_DIR"] = str(MODELS_DIR)
+    yield
+    if saved is None:
+        os.environ.pop("MODELCARE_MODELS_DIR", None)
+    else:
+        os.environ["MODELCARE_MODELS_DIR"] = saved
+
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
