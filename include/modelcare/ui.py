@@ -5,8 +5,9 @@ Bearer token), so a request without a valid token gets 401. The page only reads:
 rejecting and deploying happen in Airflow (Required Actions, the deployment DAG's form) or through
 the registry CLI, which record who did it.
 
-Reads are cached per model for ``MODELCARE_UI_CACHE_SECONDS`` (default 30 s): the overview of many
-models must not list and read every registry object on each request.
+Reads are cached per model and refreshed in the background once older than
+``MODELCARE_UI_CACHE_SECONDS`` (default 30 s; 0 reads on every request): the overview of many models
+must not list and read every registry object on each request.
 """
 
 from __future__ import annotations
@@ -114,16 +115,28 @@ class RegistryIndex:
         return load_catalog().models
 
     def state(self, name: str) -> ModelState:
+        """The model's state: read on first use; afterwards served from the cache and refreshed in the
+        background once older than the TTL (stale-while-revalidate), so a page never waits for S3 twice."""
         config = self.models().get(name)
         if config is None:
             raise KeyError(name)
+        cached = self._states.get(name)
+        if cached is None:
+            return self._read(name, config)
+        ttl = self.ttl if self.ttl is not None else cache_seconds()
+        if ttl <= 0:
+            return self._read(name, config)
+        if time.monotonic() - cached.read_at >= ttl:
+            with self._guard:
+                lock = self._locks.setdefault(name, threading.Lock())
+            if not lock.locked():
+                threading.Thread(target=self._read, args=(name, config), daemon=True).start()
+        return cached
+
+    def _read(self, name: str, config: ModelConfig) -> ModelState:
         with self._guard:
             lock = self._locks.setdefault(name, threading.Lock())
         with lock:
-            cached = self._states.get(name)
-            ttl = self.ttl if self.ttl is not None else cache_seconds()
-            if cached is not None and time.monotonic() - cached.read_at < ttl:
-                return cached
             state = read_model(config, self.store_factory(config), self.registry_factory)
             self._states[name] = state
             return state
