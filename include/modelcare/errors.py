@@ -71,10 +71,6 @@ class DeploymentError(ModelcareError):
     """A deployment step failed: target call, smoke test, alarm during the bake, or promotion."""
 
 
-class DeploymentRefused(DeploymentError):
-    """A deployment was refused before anything changed (version not Approved, target not configured)."""
-
-
 class SmokeTestFailed(DeploymentError):
     """The new version did not answer the smoke request with predictions of the right shape."""
 

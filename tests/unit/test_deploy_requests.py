@@ -343,14 +343,6 @@ def test_lambda_canary_alias_and_rollback_requests(config: Any, stubbed: Any) ->
 
     # Rollback: the alias still points at 1 with 10% on 2 -> all traffic back on 1.
     weighted = {**alias, "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.1}}}
-    stub.add_response("get_function_configuration", _function_config("$LATEST", {}), {"FunctionName": "churn-fn"})
-    stub.add_response("get_alias", weighted, {"FunctionName": "churn-fn", "Name": "live"})
-    stub.add_response(
-        "get_function_configuration",
-        _function_config("1", {"MODELCARE_MODEL_VERSION": "v0001"}),
-        {"FunctionName": "churn-fn", "Qualifier": "1"},
-    )
-    stub.add_response("get_alias", weighted, {"FunctionName": "churn-fn", "Name": "live"})
     stub.add_response("get_alias", weighted, {"FunctionName": "churn-fn", "Name": "live"})
     back = rq.alias_request(
         "churn-fn", "live", stable="1", canary=None, weight=0.0, description="rollback from version 2"

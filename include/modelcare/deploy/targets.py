@@ -75,10 +75,6 @@ class SageMakerEndpoint:
         config_name = endpoint.get("EndpointConfigName")
         return Live(version=rq.version_of_name(config_name), ref=config_name, exists=True)
 
-    def status(self) -> str:
-        """EndpointStatus (InService, Updating, Failed, ...)."""
-        return str(self.client.describe_endpoint(EndpointName=self.name)["EndpointStatus"])
-
     def ensure_model(self, request: dict[str, Any]) -> bool:
         """CreateModel unless a model of that name exists (names carry version and content hash)."""
         try:
@@ -269,17 +265,28 @@ class LambdaAlias:
 
     def roll_back(self, previous: str | None, new: str) -> str:
         """Send all traffic back to ``previous`` (or delete an alias that only ever served the failed version)."""
-        live = self.live()
-        if not live.exists:
+        try:
+            alias = self.client.get_alias(FunctionName=self.function, Name=self.alias)
+        except _client_error() as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
             return "nothing to roll back: the alias does not exist"
-        alias = self.client.get_alias(FunctionName=self.function, Name=self.alias)
+        serving = str(alias["FunctionVersion"])
         weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}) or {}
-        if live.ref != new and new not in weights:
-            return f"nothing to roll back: {self.alias} serves version {live.ref}, no traffic on {new}"
+        if serving != new and new not in weights:
+            return f"nothing to roll back: {self.alias} serves version {serving}, no traffic on {new}"
         if previous is None:
             self.client.delete_alias(FunctionName=self.function, Name=self.alias)
             return f"deleted alias {self.alias}: it was new and served only the failed version {new}"
-        self.route(stable=previous, canary=None, weight=0.0, description=f"rollback from version {new}")
+        request = rq.alias_request(
+            self.function,
+            self.alias,
+            stable=previous,
+            canary=None,
+            weight=0.0,
+            description=f"rollback from version {new}",
+        )
+        self.client.update_alias(**request)
         return f"alias {self.alias} back on version {previous} (no traffic on {new})"
 
     def invoke(self, qualifier: str, body: bytes) -> SmokeAnswer:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import math
 from collections.abc import Iterator, Mapping
@@ -25,7 +26,6 @@ from include.modelcare.deploy.targets import LambdaAlias, Live, SageMakerEndpoin
 from include.modelcare.errors import (
     AlarmFired,
     DeploymentError,
-    DeploymentRefused,
     ModelcareError,
     RegistryConflict,
     SmokeTestFailed,
@@ -163,11 +163,11 @@ def resolve_version(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
         raise _fail(f"{config.name}: cannot deploy {ref!r}: {exc}") from None
     force = bool(params.get("force"))
     if record.status != "Approved" and not force:
-        refusal = DeploymentRefused(
+        # Not a DeploymentError: nothing moved, so the task-failure alert (with this text) is the alert.
+        raise _fail(
             f"{config.name} {record.version_id} is {record.status}, not Approved: refused "
             f"(approve it with `modelcare registry approve`, or trigger with force=true, which is recorded)"
         )
-        raise _fail(str(refusal))
     target = str(params.get("target") or config.deploy.target)
     if target not in config.deploy.targets():
         raise _fail(
@@ -312,8 +312,6 @@ def show_plan(model: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
     config, _, _ = task_setup(model, context)
     plan = _plan(context)
     calls = planned_calls(config, plan)
-    import json
-
     log.info(
         "DRY RUN: deploying %s %s to %s would make these %d calls (nothing was changed):\n%s",
         config.name,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OUTCOMES: Final = ("deployed", "rolled_back", "failed", "refused")
+OUTCOMES: Final = ("deployed", "rolled_back", "failed")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]")
 
 
