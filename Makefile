@@ -28,7 +28,7 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt constraints.txt py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m include.modelcare.demo
+	$(BIN)/python -m include.modelcare.dev.demo
 
 test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -77,7 +77,7 @@ docs: $(STAMP)
 
 # The demo's history plus `airflow standalone` with the bundle and the Model Registry page; Ctrl-C stops it.
 up: $(STAMP)
-	$(BIN)/python -m include.modelcare.up
+	$(BIN)/python -m include.modelcare.dev.up
 
 devstack: $(STAMP)
 	$(BIN)/modelcare devstack

@@ -25,14 +25,14 @@ UPDATES = 3
 def main() -> int:
     shutil.rmtree(STATE, ignore_errors=True)
     sys.path.insert(0, str(REPO))
-    from include.modelcare.demo import configure_airflow
+    from include.modelcare.dev.demo import configure_airflow
 
     configure_airflow(STATE / "airflow")
-    from include.modelcare.config import get_model_config
-    from include.modelcare.devstack import DevStack
-    from include.modelcare.registry import ModelRegistry
-    from include.modelcare.simulate import register_simulated_version
-    from include.modelcare.storage import ObjectStore
+    from include.modelcare.config.catalog import get_model_config
+    from include.modelcare.dev.devstack import DevStack
+    from include.modelcare.dev.simulate import register_simulated_version
+    from include.modelcare.registry.store import ModelRegistry
+    from include.modelcare.storage.objects import ObjectStore
 
     with DevStack(mail_dir=STATE / "mail") as stack:
         os.environ.update(stack.env())

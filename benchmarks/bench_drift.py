@@ -1,4 +1,4 @@
-"""Benchmark of include.modelcare.drift (a script, not a test).
+"""Benchmark of include.modelcare.quality.drift (a script, not a test).
 
 1. Wall time (and process peak RSS) of ``compute_drift`` and ``report_html`` on 10k and 100k rows
    (reference and current of the same size, so the large-sample distance tests) x the 10 churn features.
@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
 if TYPE_CHECKING:
     import pandas as pd
 
-    from include.modelcare.config import ModelConfig
+    from include.modelcare.config.schema import ModelConfig
 
 
 def churn_frame(n: int, seed: int) -> pd.DataFrame:
@@ -64,7 +64,7 @@ def peak_rss_mb() -> float:
 
 
 def bench_speed(config: ModelConfig, sizes: list[int]) -> None:
-    from include.modelcare.drift import compute_drift, report_html
+    from include.modelcare.quality.drift import compute_drift, report_html
 
     compute_drift(churn_frame(300, 0), churn_frame(300, 1), config)  # warm-up (imports, registration)
     print(f"\n{'rows (ref = cur)':>16} {'mode':>10} {'compute_drift s':>16} {'report_html s':>14} {'peak RSS MB':>12}")
@@ -90,7 +90,7 @@ def evidently_default_flags(
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    from include.modelcare.drift import parse_value_drift
+    from include.modelcare.quality.drift import parse_value_drift
 
     features = config.data.features
     names = features.all
@@ -112,7 +112,7 @@ def verdict(flags: dict[str, bool], config: ModelConfig) -> bool:
 
 
 def bench_false_alarms(config: ModelConfig, trials: int, rows: int) -> None:
-    from include.modelcare.drift import compute_drift
+    from include.modelcare.quality.drift import compute_drift
 
     no_correction = config.model_copy(update={"drift": config.drift.model_copy(update={"multiple_testing": "none"})})
     arms: dict[str, list[dict[str, bool]]] = {
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     # Evidently's chisquare divides by zero expected counts for values seen only in the current sample.
     warnings.filterwarnings("ignore", category=RuntimeWarning)
 
-    from include.modelcare.config import load_model_config
+    from include.modelcare.config.catalog import load_model_config
 
     config = load_model_config(ROOT / "include" / "models" / "customer_churn.yaml")
     start = time.perf_counter()

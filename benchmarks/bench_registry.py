@@ -1,9 +1,9 @@
-"""Benchmark of include.modelcare.registry against the in-process AWS emulator (a script, not a test).
+"""Benchmark of include.modelcare.registry.store against the in-process AWS emulator (a script, not a test).
 
 Times, over ``--repeats`` runs each (median and p95, milliseconds):
 
 - ``register``: a fitted churn pipeline (ColumnTransformer + LogisticRegression, skops bytes via
-  include.modelcare.serialization) + a 5,000-row reference sample + metrics.json, a new run each time
+  include.modelcare.ml.serialization) + a 5,000-row reference sample + metrics.json, a new run each time
   (so the registry grows by one version per repeat: the idempotency scan reads every visible version);
 - ``register`` again with the same run key (the idempotent path);
 - ``get`` by number, ``latest``, ``latest-approved`` and alias; ``versions()``;
@@ -35,13 +35,13 @@ if str(ROOT) not in sys.path:
 if TYPE_CHECKING:
     import pandas as pd
 
-    from include.modelcare.config import ModelConfig
+    from include.modelcare.config.schema import ModelConfig
 
 
 def fitted_model_bytes(config: ModelConfig, frame: pd.DataFrame) -> bytes:
     """skops bytes of a fitted imputer/scaler/one-hot + LogisticRegression pipeline (else 200 KB of bytes)."""
     try:
-        from include.modelcare.serialization import dump_model
+        from include.modelcare.ml.serialization import dump_model
     except ImportError:
         return bytes(200_000)
     from sklearn.compose import ColumnTransformer
@@ -89,11 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    from include.modelcare.config import get_model_config
-    from include.modelcare.devstack import DevStack
-    from include.modelcare.registry import ModelRegistry
-    from include.modelcare.simulate import generate_batch
-    from include.modelcare.storage import ObjectStore
+    from include.modelcare.config.catalog import get_model_config
+    from include.modelcare.dev.devstack import DevStack
+    from include.modelcare.dev.simulate import generate_batch
+    from include.modelcare.registry.store import ModelRegistry
+    from include.modelcare.storage.objects import ObjectStore
 
     base = get_model_config("customer_churn")
     bucket = f"bench-{uuid.uuid4().hex[:12]}"

@@ -8,11 +8,11 @@ from __future__ import annotations
 import statistics
 import time
 
-from include.modelcare.config import get_model_config
-from include.modelcare.evaluation import evaluate
-from include.modelcare.serialization import dump_model, load_model
-from include.modelcare.simulate import generate_batch
-from include.modelcare.training import fit, validate_params
+from include.modelcare.config.catalog import get_model_config
+from include.modelcare.dev.simulate import generate_batch
+from include.modelcare.ml.evaluation import evaluate
+from include.modelcare.ml.serialization import dump_model, load_model
+from include.modelcare.ml.training import fit, validate_params
 
 ESTIMATORS = {
     "LogisticRegression": {"C": 1.0, "max_iter": 1000},

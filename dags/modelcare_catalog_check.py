@@ -7,7 +7,7 @@ only parsed when it mentions both 'airflow' and 'dag').
 
 from __future__ import annotations
 
-from include.modelcare.config import load_catalog
+from include.modelcare.config.catalog import load_catalog
 from include.modelcare.errors import ConfigError
 
 _errors = load_catalog().errors

@@ -1,6 +1,6 @@
 """Deployment DAGs, one per model with a ``deploy`` section: resolve, deploy, smoke-test, bake, promote or roll back.
 
-Wiring only: every task body is one call into ``include.modelcare.deploy.tasks``. Separate from
+Wiring only: every task body is one call into ``include.modelcare.tasks.deployment``. Separate from
 training on purpose: any registered version can be deployed (or an older one re-deployed) without
 retraining, and "evaluated" never becomes "deployed" without passing through here.
 """
@@ -12,10 +12,11 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, dag, task
 
-from include.modelcare.config import ModelConfig, load_catalog
-from include.modelcare.dag_defaults import dag_kwargs
-from include.modelcare.deploy import tasks as d
-from include.modelcare.deploy.bake import BakeOperator
+from include.modelcare.config.catalog import load_catalog
+from include.modelcare.config.schema import ModelConfig
+from include.modelcare.operators.bake import BakeOperator
+from include.modelcare.operators.defaults import dag_kwargs
+from include.modelcare.tasks import deployment as d
 
 DOC = """
 ### Deployment of `{name}`

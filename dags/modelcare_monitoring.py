@@ -1,6 +1,6 @@
 """Monitoring DAGs, one per model config in the catalog: validate the batch, measure drift, decide.
 
-Wiring only: every task body is one call into ``include.modelcare.monitoring``.
+Wiring only: every task body is one call into ``include.modelcare.tasks.monitoring``.
 A broken config is skipped here and reported by ``modelcare_catalog_check.py``.
 """
 
@@ -12,9 +12,10 @@ from typing import Any
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, dag, task
 
-from include.modelcare import monitoring as m
-from include.modelcare.config import ModelConfig, load_catalog
-from include.modelcare.dag_defaults import dag_kwargs
+from include.modelcare.config.catalog import load_catalog
+from include.modelcare.config.schema import ModelConfig
+from include.modelcare.operators.defaults import dag_kwargs
+from include.modelcare.tasks import monitoring as m
 
 DOC = """
 ### Monitoring of `{name}`

@@ -1,6 +1,6 @@
 """Retraining DAGs, one per model config: assemble, train, evaluate, gate, register, approve, hand off.
 
-Wiring only: every task body is one call into ``include.modelcare.retraining``. The training
+Wiring only: every task body is one call into ``include.modelcare.tasks.retraining``. The training
 backend (local fit or SageMaker training job) is chosen by the model's config at parse time.
 """
 
@@ -12,10 +12,11 @@ from typing import Any
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, TriggerRule, dag, task
 
-from include.modelcare import retraining as r
-from include.modelcare.approval import ApprovalNeededAlert, RegistryApprovalOperator
-from include.modelcare.config import ModelConfig, load_catalog
-from include.modelcare.dag_defaults import dag_kwargs
+from include.modelcare.config.catalog import load_catalog
+from include.modelcare.config.schema import ModelConfig
+from include.modelcare.operators.approval import ApprovalNeededAlert, RegistryApprovalOperator
+from include.modelcare.operators.defaults import dag_kwargs
+from include.modelcare.tasks import retraining as r
 
 DOC = """
 ### Retraining of `{name}`

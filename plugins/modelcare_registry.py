@@ -1,13 +1,13 @@
 """Airflow plugin: the Model Registry page (a FastAPI app under /modelcare and a link in the navigation).
 
-The app lives in ``include.modelcare.ui``; every route requires Airflow's authenticated user.
+The app lives in ``include.modelcare.ui.app``; every route requires Airflow's authenticated user.
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from include.modelcare.ui import PREFIX, create_app
+from include.modelcare.ui.app import PREFIX, create_app
 
 
 class ModelcareRegistryPlugin(AirflowPlugin):

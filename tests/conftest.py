@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from include.modelcare.devstack import DevStack
-    from include.modelcare.storage import ObjectStore
+    from include.modelcare.dev.devstack import DevStack
+    from include.modelcare.storage.objects import ObjectStore
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     Note: moto's state is process-global, so never use ``moto.mock_aws`` in the same process
     (entering it wipes the emulator's buckets and topics).
     """
-    from include.modelcare.devstack import DevStack
+    from include.modelcare.dev.devstack import DevStack
 
     stack = DevStack(mail_dir=tmp_path_factory.mktemp("mail"))
     stack.start()
@@ -56,7 +56,7 @@ def s3_store(devstack: DevStack) -> ObjectStore:
     """``ObjectStore`` over a boto3 S3 client on the emulator."""
     import boto3
 
-    from include.modelcare.storage import ObjectStore
+    from include.modelcare.storage.objects import ObjectStore
 
     return ObjectStore(boto3.client("s3", endpoint_url=devstack.endpoint_url, region_name="us-east-1"))
 

@@ -67,7 +67,7 @@ class AirflowUI:
 @pytest.fixture(scope="module")
 def airflow_ui(airflow_db: None, devstack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUI]:  # noqa: F811
     """`airflow standalone` on a free port, on the test session's metadata DB and dev stack."""
-    from include.modelcare.up import Standalone
+    from include.modelcare.dev.up import Standalone
 
     chromium_or_skip()
     log = tmp_path_factory.mktemp("standalone") / "standalone.log"

@@ -19,7 +19,7 @@ DAY = dt.date(2026, 3, 2)
 @pytest.fixture(scope="module")
 def history(harness_session: Harness) -> Harness:
     """Two versions (one pending approval), production on v1, one monitored batch with its drift report."""
-    from include.modelcare.simulate import Scenario, register_simulated_version
+    from include.modelcare.dev.simulate import Scenario, register_simulated_version
 
     h = harness_session
     h.reset()

@@ -66,7 +66,7 @@ class Harness:
     mail_dir: Path
 
     def seed(self, day: dt.date, scenario: Any) -> None:
-        from include.modelcare.simulate import seed_model
+        from include.modelcare.dev.simulate import seed_model
 
         seed_model(self.store, self.config, [day], {day: scenario}, rows_per_batch=1500, reference_rows=3000)
 
@@ -84,22 +84,22 @@ class Harness:
 
     @property
     def registry(self) -> Any:
-        from include.modelcare.registry import ModelRegistry
+        from include.modelcare.registry.store import ModelRegistry
 
         return ModelRegistry(self.config, self.store)
 
     def seed_weeks(self, weeks: list[dt.date], scenarios: dict[dt.date, Any] | None = None) -> None:
-        from include.modelcare.simulate import seed_model
+        from include.modelcare.dev.simulate import seed_model
 
         seed_model(self.store, self.config, weeks, scenarios or {}, rows_per_batch=1500, reference_rows=3000)
 
     def mails(self) -> list[Any]:
-        from include.modelcare.devstack import read_mails
+        from include.modelcare.dev.devstack import read_mails
 
         return read_mails(self.mail_dir)
 
     def sns(self) -> list[dict[str, Any]]:
-        from include.modelcare.devstack import read_sns_messages
+        from include.modelcare.dev.devstack import read_sns_messages
 
         return read_sns_messages(self.queue_url)
 
@@ -115,8 +115,8 @@ class Harness:
 def _harness(devstack: Any, name: str) -> Harness:
     import boto3
 
-    from include.modelcare.config import get_model_config
-    from include.modelcare.storage import ObjectStore
+    from include.modelcare.config.catalog import get_model_config
+    from include.modelcare.storage.objects import ObjectStore
 
     config = get_model_config(name, MODELS_DIR)
     boot = devstack.bootstrap(config)

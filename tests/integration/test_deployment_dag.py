@@ -2,7 +2,7 @@
 
 Versions are registered straight into the registry with real skops models (training is the retraining
 DAG's business); every deployment below really creates/updates the emulated endpoint or Lambda alias and
-every smoke request really runs the packaged model (``include/modelcare/emulator.py``).
+every smoke request really runs the packaged model (``include/modelcare/dev/emulator.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ FAST = {"bake_minutes": 0.02}  # a 1.2 s bake: the alarms are still checked
 
 
 def _register(h: Harness, seed: int, status: str = "Approved") -> Any:
-    from include.modelcare.simulate import register_simulated_version
+    from include.modelcare.dev.simulate import register_simulated_version
 
     return register_simulated_version(h.registry, h.config, seed=seed, status=status)
 
@@ -32,7 +32,7 @@ def _register(h: Harness, seed: int, status: str = "Approved") -> Any:
 def _reset_targets(h: Harness, devstack: Any) -> None:
     """No endpoint, no alias, a fresh function and all alarms OK (moto keeps them across tests)."""
     from include.modelcare.deploy.requests import endpoint_name
-    from include.modelcare.devstack import bootstrap_deploy_targets
+    from include.modelcare.dev.devstack import bootstrap_deploy_targets
 
     sm, lam, cw = devstack.client("sagemaker"), devstack.client("lambda"), devstack.client("cloudwatch")
     config = h.config
@@ -134,7 +134,7 @@ T0 = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
 
 
 def test_sagemaker_first_deploy_then_blue_green_update(deploy_harness: Harness, devstack: Any) -> None:
-    from include.modelcare import emulator
+    from include.modelcare.dev import emulator
 
     h = deploy_harness
     v1, v2 = _register(h, 1), _register(h, 2)
@@ -277,7 +277,7 @@ def test_rejected_version_is_refused_and_dry_run_changes_nothing(deploy_harness:
 
 
 def test_dry_run_lists_the_calls_it_would_make(deploy_harness: Harness) -> None:
-    from include.modelcare.deploy.tasks import planned_calls
+    from include.modelcare.tasks.deployment import planned_calls
 
     h = deploy_harness
     v1 = _register(h, 1)
@@ -313,7 +313,7 @@ def test_re_run_of_resolve_keeps_the_first_plan(deploy_harness: Harness) -> None
     """A re-run after traffic moved must still name the version that was live before the first attempt."""
     from types import SimpleNamespace
 
-    from include.modelcare.deploy.tasks import resolve_version
+    from include.modelcare.tasks.deployment import resolve_version
 
     h = deploy_harness
     v1 = _register(h, 1)

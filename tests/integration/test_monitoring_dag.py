@@ -23,7 +23,7 @@ def _subjects(h: Harness) -> list[str]:
 
 
 def test_clean_week_passes_without_retraining(harness: Harness) -> None:
-    from include.modelcare.simulate import Scenario
+    from include.modelcare.dev.simulate import Scenario
 
     harness.seed(CLEAN_DAY, Scenario.clean())
     states = harness.run(CLEAN_DAY)
@@ -45,7 +45,7 @@ def test_clean_week_passes_without_retraining(harness: Harness) -> None:
 
 
 def test_drifted_week_requests_retraining_and_alerts_once(harness: Harness) -> None:
-    from include.modelcare.simulate import Scenario
+    from include.modelcare.dev.simulate import Scenario
 
     harness.seed(DRIFT_DAY, Scenario.drifted())
     states = harness.run(DRIFT_DAY)
@@ -89,7 +89,7 @@ def test_drifted_week_requests_retraining_and_alerts_once(harness: Harness) -> N
 
 
 def test_faulty_batch_is_quarantined_and_alerted(harness: Harness) -> None:
-    from include.modelcare.simulate import Scenario
+    from include.modelcare.dev.simulate import Scenario
 
     harness.seed(FAULTY_DAY, Scenario.faulty())
     states = harness.run(FAULTY_DAY)
@@ -132,7 +132,7 @@ def test_missing_batch_is_reported_not_crashed(harness: Harness) -> None:
 
 
 def test_manual_form_picks_the_batch_date_and_can_silence_alerts(harness: Harness) -> None:
-    from include.modelcare.simulate import Scenario
+    from include.modelcare.dev.simulate import Scenario
 
     harness.seed(DRIFT_DAY, Scenario.drifted())
     # Logical date elsewhere; the form's batch_date decides which partition is checked.

@@ -36,7 +36,7 @@ def _get(api: Any, path: str, *, auth: bool = True) -> Any:
 def seeded(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Harness:
     import datetime as dt
 
-    from include.modelcare.simulate import Scenario, register_simulated_version
+    from include.modelcare.dev.simulate import Scenario, register_simulated_version
 
     h = harness
     v1 = register_simulated_version(h.registry, h.config, seed=1)
@@ -85,11 +85,11 @@ def test_overview_and_model_page_show_the_registry(api: Any, seeded: Harness) ->
 
 def test_overview_of_many_models_is_served_from_the_cache(harness: Harness) -> None:
     """50 models: the first read fills the cache, later overviews read nothing from S3."""
-    from include.modelcare import ui
-    from include.modelcare.retraining import registry_for
+    from include.modelcare.registry.factory import open_registry
+    from include.modelcare.ui import app as ui
 
     configs = {f"m{i:02d}": harness.config.model_copy(update={"name": f"m{i:02d}"}) for i in range(50)}
-    index = ui.RegistryIndex(store_factory=lambda c: harness.store, registry_factory=registry_for, ttl=60)
+    index = ui.RegistryIndex(store_factory=lambda c: harness.store, registry_factory=open_registry, ttl=60)
     index.models = lambda: configs  # type: ignore[method-assign]
     cold = time.perf_counter()
     rows = [ui.summary(s) for s in index.states()]

@@ -30,7 +30,7 @@ def _monitor_weeks(h: Harness, weeks: list[dt.date]) -> None:
 
 
 def test_drift_triggers_retraining_which_registers_and_hands_off(harness: Harness) -> None:
-    from include.modelcare.simulate import Scenario
+    from include.modelcare.dev.simulate import Scenario
 
     h = harness
     h.seed_weeks(WEEKS, {WEEKS[-1]: Scenario.drifted()})
@@ -60,7 +60,7 @@ def test_drift_triggers_retraining_which_registers_and_hands_off(harness: Harnes
         "should_deploy": "success",
         "trigger_deployment": "success",
     }
-    from include.modelcare.demo import queued_run
+    from include.modelcare.dev.demo import queued_run
 
     queued = queued_run("modelcare_deploy_customer_churn", "handoff__")
     assert queued is not None and queued[0] == "handoff__v0001" and queued[1]["version"] == "v0001", queued

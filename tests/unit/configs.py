@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from include.modelcare.config import ModelConfig
-from include.modelcare.estimators import ESTIMATORS
+from include.modelcare.config.schema import ModelConfig
+from include.modelcare.ml.estimators import ESTIMATORS
 
 SAMPLE = Path(__file__).resolve().parents[2] / "include" / "models" / "customer_churn.yaml"
 

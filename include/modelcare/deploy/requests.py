@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from include.modelcare.config import ModelConfig, SageMakerEndpointSettings
+    from include.modelcare.config.schema import ModelConfig, SageMakerEndpointSettings
 
 MAX_NAME: Final = 63
 _VERSIONED_NAME = re.compile(r"-v(\d{4,})-[0-9a-f]{8}$")

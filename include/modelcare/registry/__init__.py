@@ -1,29 +1,5 @@
-"""The S3 model registry (protocol and layout: ``include.modelcare.registry.core``)."""
+"""The S3 model registry: records and naming (``records``), the compare-and-swap store (``store``), the one
+factory that opens a model's registry (``factory``), deployment history and the SageMaker Model Registry mirror.
 
-from __future__ import annotations
-
-from include.modelcare.registry.core import (
-    ANY,
-    APPROVED,
-    PENDING,
-    REJECTED,
-    STATUSES,
-    AliasRecord,
-    ModelRegistry,
-    VersionRecord,
-    parse_version,
-    version_id,
-)
-
-__all__ = [
-    "ANY",
-    "APPROVED",
-    "PENDING",
-    "REJECTED",
-    "STATUSES",
-    "AliasRecord",
-    "ModelRegistry",
-    "VersionRecord",
-    "parse_version",
-    "version_id",
-]
+Imports config, storage and errors; never Airflow at module level.
+"""

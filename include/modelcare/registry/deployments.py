@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Final
 from include.modelcare.errors import DataNotFound
 
 if TYPE_CHECKING:
-    from include.modelcare.config import ModelConfig
-    from include.modelcare.storage import ObjectStore
+    from include.modelcare.config.schema import ModelConfig
+    from include.modelcare.storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from include.modelcare.errors import RegistryMirrorError
 
 if TYPE_CHECKING:
-    from include.modelcare.registry.core import VersionRecord
+    from include.modelcare.registry.records import VersionRecord
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from include.modelcare.errors import ModelcareError
-from include.modelcare.serialization import load_model
+from include.modelcare.ml.serialization import load_model
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from include.modelcare.packaging import deterministic_tar_gz, pinned_requirements
+from include.modelcare.ml.packaging import deterministic_tar_gz, pinned_requirements
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ RUNTIME_MODULES: tuple[str, ...] = (
     "include/__init__.py",
     "include/modelcare/__init__.py",
     "include/modelcare/errors.py",
-    "include/modelcare/serialization.py",
+    "include/modelcare/ml/__init__.py",
+    "include/modelcare/ml/serialization.py",
     "include/modelcare/serving/__init__.py",
     "include/modelcare/serving/model.py",
 )
@@ -51,7 +52,7 @@ def build_model_tarball(model_bytes: bytes, serving_meta: dict[str, Any]) -> byt
     must be the model bytes' (checked here, and again by ``model_fn``).
     """
     from include.modelcare.errors import UntrustedModelError
-    from include.modelcare.serialization import sha256_hex
+    from include.modelcare.ml.serialization import sha256_hex
 
     expected = str(serving_meta.get("sha256") or "").lower()
     if expected != sha256_hex(model_bytes):

@@ -1,0 +1,395 @@
+"""The model config schema (pydantic): everything a pipeline needs to know about a model, with
+defaults a small team can start from. Loading files is ``config.catalog``; the S3 layout ``config.paths``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from include.modelcare.config.paths import ModelPaths
+
+log = logging.getLogger(__name__)
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Features(_Strict):
+    """Input features of the model, by kind."""
+
+    numerical: list[str] = Field(default_factory=list, description="Numeric feature columns.")
+    categorical: list[str] = Field(default_factory=list, description="Categorical feature columns.")
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numerical, *self.categorical]
+
+
+class DataConfig(_Strict):
+    """Where the model's data lives and what it looks like."""
+
+    target: str = Field(description="Label column (may be absent from unlabelled batches).")
+    id_column: str = Field(description="Unique row id (e.g. customer id); labels join on it.")
+    features: Features
+    format: Literal["parquet", "csv"] = Field("parquet", description="File format of incoming batches.")
+    bucket: str = Field(description="S3 bucket holding everything modelcare writes for this model.")
+    prefix: str = Field("modelcare", description="Key prefix inside the bucket; the model's root is <prefix>/<name>/.")
+    batch_has_target: bool = Field(
+        False, description="Whether incoming batches carry the label column (validated and dropped before drift)."
+    )
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_is_dns_name(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+            raise ValueError("must be a valid S3 bucket name (3-63 chars: lowercase letters, digits, '.', '-')")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _strip_slashes(cls, value: str) -> str:
+        return value.strip("/")
+
+    @model_validator(mode="after")
+    def _columns_are_distinct(self) -> DataConfig:
+        feats = self.features.all
+        if not feats:
+            raise ValueError("features: list at least one numerical or categorical feature")
+        dupes = sorted({c for c in feats if feats.count(c) > 1})
+        if dupes:
+            raise ValueError(f"features: listed more than once: {', '.join(dupes)}")
+        for special in (self.target, self.id_column):
+            if special in feats:
+                raise ValueError(f"features: {special!r} is the target or id column and cannot be a feature")
+        return self
+
+
+class ColumnRule(_Strict):
+    """Explicit data-quality rule for one column; overrides what is derived from the reference."""
+
+    min: float | None = Field(None, description="Smallest allowed value (numeric columns).")
+    max: float | None = Field(None, description="Largest allowed value (numeric columns).")
+    values: list[str] | None = Field(None, description="Allowed values (categorical columns).")
+    max_null_fraction: float | None = Field(None, ge=0, le=1, description="Share of nulls tolerated.")
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> ColumnRule:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class ValidationConfig(_Strict):
+    """Data-quality checks run with Great Expectations on every incoming batch."""
+
+    min_rows: int = Field(100, ge=1, description="Fewest rows a batch may have.")
+    max_rows: int | None = Field(None, ge=1, description="Most rows a batch may have (None: no limit).")
+    max_null_fraction: float = Field(0.05, ge=0, le=1, description="Default share of nulls tolerated per feature.")
+    unique_ids: bool = Field(True, description="The id column must be unique and non-null.")
+    derive_from_reference: bool = Field(
+        True, description="Derive ranges and value sets for columns without explicit rules from the reference data."
+    )
+    range_tolerance: float = Field(
+        0.5, ge=0, description="Derived ranges widen the reference min/max by this share of the reference range."
+    )
+    values_mostly: float = Field(0.99, gt=0, le=1, description="Share of rows that must fall in derived value sets.")
+    columns: dict[str, ColumnRule] = Field(default_factory=dict, description="Explicit rules per column.")
+
+
+class DriftConfig(_Strict):
+    """How drift is measured (Evidently) and when the dataset counts as drifted.
+
+    Rule: the batch has drifted when the share of drifted features reaches ``drift_share``
+    or any feature in ``critical_features`` drifted.
+    """
+
+    reference_uri: str | None = Field(
+        None,
+        description="Baseline reference data until a registered production model provides one "
+        "(default: s3://<bucket>/<prefix>/<name>/baseline/reference.<format>).",
+    )
+    drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that makes the batch drifted.")
+    critical_features: list[str] = Field(default_factory=list, description="Any of these drifting alone is drift.")
+    num_threshold: float = Field(
+        0.1, gt=0, description="Normed Wasserstein distance threshold (reference > small_sample_rows)."
+    )
+    cat_threshold: float = Field(
+        0.1, gt=0, description="Jensen-Shannon distance threshold (reference > small_sample_rows)."
+    )
+    small_sample_rows: int = Field(
+        1000, ge=10, description="At or below this many reference rows, use p-value tests (KS, chi-square contingency)."
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise significance level of the p-value tests.")
+    multiple_testing: Literal["bonferroni", "none"] = Field(
+        "bonferroni", description="Correction of the per-feature p-value threshold for the number of features."
+    )
+    retrain_cooldown_days: int = Field(
+        7, ge=0, description="After a retraining request, further drift does not request another for this many days."
+    )
+    top_features: int = Field(5, ge=1, description="How many of the most drifted features alerts and summaries list.")
+
+
+class Schedules(_Strict):
+    """Cron expressions or presets (e.g. '@daily', '0 6 * * 1') for the generated DAGs."""
+
+    monitoring: str | None = Field("@daily", description="Schedule of the monitoring DAG (None: manual only).")
+    retraining: str | None = Field("@weekly", description="Schedule of the retraining DAG (None: manual only).")
+    timezone: str = Field("UTC", description="Timezone of the schedules and of batch dates.")
+    start_date: dt.date = Field(dt.date(2026, 1, 1), description="First date the schedules cover (no catch-up).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'UTC', 'Europe/Berlin')") from None
+        return value
+
+
+class AlertsConfig(_Strict):
+    """Who hears about problems: email (Airflow SMTP connection) and an SNS topic."""
+
+    emails: list[str] = Field(default_factory=list, description="Recipients of alert emails.")
+    from_email: str = Field("modelcare@localhost", description="Sender address of alert emails.")
+    sns_topic_arn: str | None = Field(None, description="SNS topic that receives every alert.")
+    on_validation_failure: bool = Field(True, description="Alert when a batch fails validation.")
+    on_missing_batch: bool = Field(True, description="Alert when no batch arrived for the date.")
+    on_drift: bool = Field(True, description="Alert when drift or performance decay is detected.")
+    on_task_failure: bool = Field(True, description="Alert when any other task fails.")
+
+    @field_validator("emails")
+    @classmethod
+    def _emails_look_like_emails(cls, value: list[str]) -> list[str]:
+        bad = [e for e in value if "@" not in e or " " in e.strip()]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(bad)}")
+        return [e.strip() for e in value]
+
+    @field_validator("sns_topic_arn")
+    @classmethod
+    def _arn_shape(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("arn:aws:sns:"):
+            raise ValueError("must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)")
+        return value
+
+
+class AirflowSettings(_Strict):
+    """How the generated DAGs behave in Airflow."""
+
+    owner: str = Field("mlops", description="Owner shown in the Airflow UI.")
+    retries: int = Field(2, ge=0, description="Retries of a task after an unexpected error (final errors never retry).")
+    retry_delay_minutes: float = Field(5, ge=0, description="Wait before a retry.")
+    tags: list[str] = Field(
+        default_factory=list, description="Extra tags (every DAG also gets 'modelcare' and the model name)."
+    )
+    aws_conn_id: str = Field(
+        "aws_default", description="Airflow connection for S3, SNS, SageMaker, Lambda, CloudWatch."
+    )
+    smtp_conn_id: str = Field("smtp_default", description="Airflow connection of the mail relay.")
+
+
+class GateConfig(_Strict):
+    """Champion/challenger gate: the candidate must reach the floor and beat the champion."""
+
+    primary_metric: str | None = Field(
+        None, description="Metric that decides (default: roc_auc for classification, rmse for regression)."
+    )
+    floor: float | None = Field(
+        None, description="Absolute bar the candidate's primary metric must reach (None: none)."
+    )
+    min_improvement: float = Field(
+        0.01, ge=0, description="How much better than the champion the candidate must be (in the metric's units)."
+    )
+
+
+class SageMakerTrainingSettings(_Strict):
+    """Where and how the SageMaker backend trains (scikit-learn framework container)."""
+
+    image_uri: str = Field(description="scikit-learn training image URI of your region.")
+    role_arn: str = Field(description="Execution role of the training job.")
+    instance_type: str = Field("ml.m5.large", description="Training instance type.")
+    instance_count: int = Field(1, ge=1, description="Training instances.")
+    volume_size_gb: int = Field(30, ge=1, description="Training volume size.")
+    max_runtime_seconds: int = Field(3600, ge=60, description="The job is stopped after this long.")
+    poll_seconds: int = Field(30, ge=1, description="How often the operator checks the job's status.")
+
+
+class TrainingConfig(_Strict):
+    """How a model is trained, judged and approved (the retraining DAG reads only this)."""
+
+    estimator: str = Field("LogisticRegression", description="scikit-learn estimator class from the allowlist.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Hyperparameters of the estimator.")
+    window_weeks: int = Field(8, ge=2, description="Labelled batches of this many weeks form the training set.")
+    holdout_weeks: int = Field(1, ge=1, description="The most recent weeks of the window are the out-of-time holdout.")
+    min_rows: int = Field(500, ge=10, description="Fewest training rows to train at all.")
+    seed: int = Field(42, description="Random seed of the split, the estimator and the reference sample.")
+    backend: Literal["local", "sagemaker"] = Field("local", description="Fit on the worker or as a SageMaker job.")
+    sagemaker: SageMakerTrainingSettings | None = None
+    approval: Literal["auto", "manual"] = Field(
+        "auto", description="Approve gate passers at once or wait for a person."
+    )
+    approval_timeout_hours: float = Field(72, gt=0, description="How long a manual approval waits.")
+    auto_deploy: bool = Field(False, description="Hand an approved version to the deployment DAG.")
+    reference_rows: int = Field(5000, ge=100, description="Rows of training data kept with a version for drift.")
+    gate: GateConfig = Field(default_factory=GateConfig)
+
+    @model_validator(mode="after")
+    def _estimator_known(self) -> TrainingConfig:
+        from include.modelcare.ml.estimators import ESTIMATORS
+
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator: {self.estimator!r} is not allowed (one of: {', '.join(sorted(ESTIMATORS))})")
+        if self.backend == "sagemaker" and self.sagemaker is None:
+            raise ValueError("sagemaker: required when backend is 'sagemaker' (image_uri, role_arn)")
+        if self.holdout_weeks >= self.window_weeks:
+            raise ValueError(f"holdout_weeks ({self.holdout_weeks}) must be below window_weeks ({self.window_weeks})")
+        return self
+
+
+class PerformanceConfig(_Strict):
+    """Performance decay: once labels arrive, the production model's metric on them is watched."""
+
+    metric: str | None = Field(None, description="Metric to watch (default: the gate's primary metric).")
+    floor: float | None = Field(None, description="Below this, retraining is requested like on drift (None: off).")
+
+
+class RegistryConfig(_Strict):
+    """Where the model registry lives (default: s3://<data.bucket>/<data.prefix>/<name>/registry/)."""
+
+    bucket: str | None = Field(None, description="Registry bucket (default: data.bucket).")
+    prefix: str | None = Field(None, description="Registry prefix (default: <data.prefix>/<name>/registry).")
+    sagemaker_model_package_group: str | None = Field(
+        None, description="Mirror versions into this SageMaker Model Registry group (None: no mirror)."
+    )
+
+
+class SageMakerEndpointSettings(_Strict):
+    """A real-time SageMaker endpoint served by the scikit-learn inference container."""
+
+    image_uri: str = Field(description="scikit-learn inference image URI of your region (needs Python 3.11+).")
+    role_arn: str = Field(description="Execution role of the SageMaker model (reads model.tar.gz from S3).")
+    endpoint_name: str | None = Field(
+        None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$", description="Default: modelcare-<name>."
+    )
+    variant_name: str = Field("AllTraffic", description="Production variant name (must not change between deploys).")
+    instance_type: str = Field("ml.m5.large", description="Endpoint instance type.")
+    instance_count: int = Field(1, ge=1, description="Endpoint instances (a canary needs at least 2 to split).")
+    wait_interval_seconds: int = Field(
+        300, ge=0, le=3600, description="Blue/green: wait between traffic shifts (canary/linear steps)."
+    )
+    termination_wait_seconds: int = Field(
+        0, ge=0, le=3600, description="Blue/green: keep the old fleet this long after the shift (baking)."
+    )
+    max_execution_timeout_seconds: int = Field(3600, ge=600, le=28800, description="Blue/green: deployment limit.")
+    keep_versions: int = Field(
+        3, ge=1, description="Endpoint configs and models kept for past versions (older ones are deleted)."
+    )
+    poll_seconds: int = Field(30, ge=1, description="How often waits check the endpoint's status.")
+    timeout_minutes: float = Field(60, gt=0, description="How long to wait for the endpoint to be InService.")
+
+
+class LambdaSettings(_Strict):
+    """A Lambda function running ``include.modelcare.serving.lambda_handler.handler`` behind an alias."""
+
+    function_name: str = Field(pattern=r"^[a-zA-Z0-9-_]{1,64}$", description="Existing function (see make-lambda-zip).")
+    alias: str = Field("live", pattern=r"^[a-zA-Z_-][a-zA-Z0-9_-]{0,127}$", description="Alias callers invoke.")
+    max_rows: int = Field(1000, ge=1, description="Largest request the handler accepts (MODELCARE_MAX_ROWS).")
+    timeout_minutes: float = Field(10, gt=0, description="How long to wait for a configuration update.")
+
+
+class DeployConfig(_Strict):
+    """How approved versions reach production (the deployment DAG reads only this)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    target: Literal["sagemaker", "lambda"] = Field("sagemaker", description="Default target of the deployment DAG.")
+    strategy: Literal["all_at_once", "canary", "linear"] = Field(
+        "canary", description="Traffic shift: all at once, a canary share first, or linear steps."
+    )
+    canary_percent: int = Field(10, ge=1, le=50, description="Canary traffic share (SageMaker: of the capacity).")
+    linear_step_percent: int = Field(25, ge=10, le=50, description="Share moved per linear step.")
+    bake_minutes: float = Field(10, ge=0, le=1440, description="Watch the alarms this long before promoting.")
+    alarm_poll_seconds: int = Field(60, ge=1, description="How often the alarms are checked while baking.")
+    alarms: list[str] = Field(
+        default_factory=list, description="CloudWatch alarms: any in ALARM during the bake rolls the deployment back."
+    )
+    smoke_rows: int = Field(20, ge=1, le=1000, description="Rows of the version's reference sample sent as smoke test.")
+    sagemaker: SageMakerEndpointSettings | None = None
+    lambda_: LambdaSettings | None = Field(None, alias="lambda")
+
+    @model_validator(mode="after")
+    def _target_configured(self) -> DeployConfig:
+        if self.target == "sagemaker" and self.sagemaker is None:
+            raise ValueError("sagemaker: required when target is 'sagemaker' (image_uri, role_arn)")
+        if self.target == "lambda" and self.lambda_ is None:
+            raise ValueError("lambda: required when target is 'lambda' (function_name)")
+        return self
+
+    def targets(self) -> list[str]:
+        """Targets with settings (the form offers these)."""
+        return [t for t, s in (("sagemaker", self.sagemaker), ("lambda", self.lambda_)) if s is not None]
+
+
+class ModelConfig(_Strict):
+    """One production model and everything modelcare does for it."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Model name: lowercase letters, digits, underscores.")
+    task: Literal["classification", "regression"] = Field(description="What the model predicts: a class or a number.")
+    description: str = Field("", description="Free text shown in the DAGs' docs.")
+    data: DataConfig
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    schedules: Schedules = Field(default_factory=Schedules)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    deploy: DeployConfig | None = Field(None, description="Deployment targets (None: no deployment DAG).")
+
+    @property
+    def primary_metric(self) -> str:
+        """The gate's deciding metric (task default when unset)."""
+        return self.training.gate.primary_metric or ("roc_auc" if self.task == "classification" else "rmse")
+
+    @model_validator(mode="after")
+    def _rules_name_known_columns(self) -> ModelConfig:
+        known = set(self.data.features.all) | {self.data.target, self.data.id_column}
+        unknown = sorted(set(self.validation.columns) - known)
+        if unknown:
+            raise ValueError(f"validation.columns: unknown column(s) {', '.join(unknown)}")
+        bad_critical = sorted(set(self.drift.critical_features) - set(self.data.features.all))
+        if bad_critical:
+            raise ValueError(f"drift.critical_features: not a feature: {', '.join(bad_critical)}")
+        from include.modelcare.ml.estimators import ESTIMATORS, METRICS
+
+        if ESTIMATORS[self.training.estimator].task != self.task:
+            raise ValueError(f"training.estimator: {self.training.estimator} is not a {self.task} estimator")
+        metrics = (
+            ("training.gate.primary_metric", self.primary_metric),
+            ("performance.metric", self.performance.metric),
+        )
+        for where, metric in metrics:
+            if metric is not None and metric not in METRICS[self.task]:
+                allowed = ", ".join(METRICS[self.task])
+                raise ValueError(f"{where}: {metric!r} is not a {self.task} metric (one of: {allowed})")
+        return self
+
+    @property
+    def paths(self) -> ModelPaths:
+        from include.modelcare.config.paths import ModelPaths
+
+        return ModelPaths(self)

@@ -1,0 +1,385 @@
+"""``make demo``: monitor -> retrain -> register for the sample model, through Airflow, on the embedded AWS stack.
+
+Starts the AWS emulator and the SMTP sink on 127.0.0.1, seeds six weekly batches of
+``customer_churn`` (week 4 faulty, week 6 drifted), monitors weeks 1-3 and trains the first model
+(v1, put in production), monitors weeks 4-6 with ``dag.test()``, runs the retraining the drifted week
+triggered (v2 judged against v1) and prints what happened, read back from S3, the registry, the
+mail sink and the SNS topic's SQS inbox. Everything it writes stays under ``.demo/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[3]
+STATE = REPO / ".demo"
+MODEL = "customer_churn"
+DEMO_WINDOW_WEEKS = 4
+DEMO_GATE_FLOOR = 0.55
+DEMO_BAKE_MINUTES = 0.05
+
+
+def configure_airflow(home: Path) -> None:
+    """A private Airflow home at ``home`` (set before airflow is imported); also used by the benchmarks."""
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        }
+    )
+
+
+def _at(day: dt.date, hour: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
+
+
+def _mondays(last: dt.date, n: int) -> list[dt.date]:
+    last = last - dt.timedelta(days=last.weekday())
+    return [last - dt.timedelta(weeks=i) for i in reversed(range(n))]
+
+
+@contextlib.contextmanager
+def _output_to(log_path: Path) -> Iterator[None]:
+    """Send everything written to fd 1/2 (Airflow's task logs, tracebacks of failed tasks) to a file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log_path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+_PARAM_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def _run(dag: Any, when: dt.datetime, conf: dict[str, Any] | None = None) -> dict[str, str]:
+    # dag.test() leaves a run's conf in the DAG object's params: every run starts from the form's defaults.
+    defaults = _PARAM_DEFAULTS.setdefault(dag.dag_id, {k: dag.params[k] for k in dag.params})
+    with _output_to(STATE / "dag-runs.log"):
+        dr = dag.test(logical_date=when, run_after=when, run_conf={**defaults, **(conf or {})})
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    return {t: states[t] for t in dag.task_ids if t in states}
+
+
+def _describe_week(config: Any, store: Any, day: dt.date, states: dict[str, str], label: str) -> list[str]:
+    paths = config.paths
+    ran = ", ".join(f"{t}={s}" for t, s in states.items() if s != "skipped")
+    lines = [f"{day.isoformat()}  {label:<8} tasks: {ran}"]
+    if states.get("report_missing_batch") == "success":
+        lines.append(f"    batch: MISSING at {paths.incoming(day)} (alerted)")
+        return lines
+    if states.get("validate_batch") == "failed":
+        reason = store.read_json(paths.quarantine(day) + "_REASON.json")
+        lines.append(f"    validation: FAILED - {reason['headline']}")
+        lines.append(f"    quarantined at {reason['quarantine']} (reason: {reason['quarantine']}_REASON.json)")
+        lines.append("    drift and retraining: not run (nothing downstream consumes a quarantined batch)")
+        return lines
+    validation = store.read_json(paths.validation_result(day))
+    checks = validation.get("checks", [])
+    lines.append(f"    validation: passed ({len(checks)} checks on {validation['rows']:,} rows)")
+    drift = store.read_json(paths.reports(day) + "drift.json")
+    lines.append(f"    {'DRIFT' if drift['drift_detected'] else 'drift'}: {drift['reason']}")
+    for name in drift["top_features"]:  # drifted features, most drifted first
+        col = drift["columns"][name]
+        lines.append(
+            f"      {name:<18} {col['method']:<18} score {col['score']:.3g} (threshold {col['threshold']:.3g})"
+        )
+    local = STATE / "reports" / day.isoformat() / "drift.html"
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_bytes(store.read_bytes(drift["report_html"]))
+    lines.append(f"    report: {drift['report_html']}  (copy: {local.relative_to(REPO)})")
+    prediction = drift.get("prediction_drift")
+    if prediction:
+        state = "DRIFTED" if prediction["drifted"] else "stable"
+        lines.append(
+            f"    prediction drift (production v{prediction['version']}): {state}, "
+            f"mean score {prediction['mean_reference']:.3f} -> {prediction['mean_current']:.3f}"
+        )
+    if states.get("trigger_retraining") == "success":
+        lines.append(f"    retraining: TRIGGERED (request {paths.retrain_request(day)})")
+    else:
+        lines.append("    retraining: not needed")
+    return lines
+
+
+def _describe_version(record: Any, metric: str) -> str:
+    meta = record.metadata
+    candidate = meta["metrics"]["candidate"][metric]
+    champion = (meta["metrics"].get("champion") or {}).get(metric)
+    beside = f"champion v{meta['parent_version']:04d} {champion:.4f}" if champion is not None else "no champion yet"
+    return (
+        f"{record.version_id} {record.status}: {metric} {candidate:.4f} ({beside}); "
+        f"trained on {meta['rows']['train']:,} rows of {', '.join(meta['batches'])}; "
+        f"gate: {'; '.join(meta['gate']['reasons'])}"
+    )
+
+
+def queued_run(dag_id: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+    """The newest run another DAG queued for ``dag_id`` (run id and conf), read from Airflow's DB.
+
+    ``dag.test()`` cannot pick up a queued run: the demo runs the same DAG with that run's conf
+    in-process, under its own run id (a scheduler would run the queued run itself).
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.settings import Session as make_session
+
+    assert make_session is not None, "Airflow's ORM is not configured"
+    with make_session() as session:
+        run = (
+            session.query(DagRun)
+            .filter(DagRun.dag_id == dag_id, DagRun.run_id.startswith(prefix))
+            .order_by(DagRun.id.desc())
+            .first()
+        )
+        return (run.run_id, dict(run.conf or {})) if run is not None else None
+
+
+def _demo_catalog() -> Path:
+    """The sample config with demo settings, in the demo's own catalog (the repo's file stays as it is).
+
+    A 4-week window lets the retrained model learn the changed relation within the demo's 8 weeks, and
+    the gate floor matches what any model reaches on the drifted weeks (~0.6 AUC).
+    """
+    import yaml
+
+    raw = yaml.safe_load((REPO / "include" / "models" / f"{MODEL}.yaml").read_text())
+    raw["training"]["window_weeks"] = DEMO_WINDOW_WEEKS
+    raw["training"]["gate"]["floor"] = DEMO_GATE_FLOOR
+    # Usage shifts up with the changed customers: a physical bound instead of the range derived from v1's data.
+    raw["validation"]["columns"]["data_usage_gb"] = {"min": 0, "max": 1000}
+    catalog = STATE / "models"
+    catalog.mkdir(parents=True, exist_ok=True)
+    (catalog / f"{MODEL}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return catalog
+
+
+def _live_versions(config: Any, stack: Any) -> str:
+    """Which registry version each target serves now, read from the emulated endpoint and alias."""
+    from include.modelcare.deploy.targets.base import LambdaAlias, SageMakerEndpoint
+
+    endpoint = SageMakerEndpoint(config, stack.client("sagemaker")).live()
+    function = LambdaAlias(config, stack.client("lambda")).live()
+    return f"SageMaker endpoint serves {_v(endpoint.version)}, Lambda alias serves {_v(function.version)}"
+
+
+def _v(version: int | None) -> str:
+    return f"v{version:04d}" if version is not None else "nothing"
+
+
+def _describe_deployment(history: Any, states: dict[str, str]) -> list[str]:
+    latest = history.entries(limit=1)
+    ran = ", ".join(f"{t}={s}" for t, s in states.items() if s != "skipped")
+    if not latest:
+        return [f"    no deployment recorded; tasks: {ran}"]
+    entry = latest[0]
+    line = (
+        f"    {entry['version_id']} -> {entry['target']} ({entry['strategy']}): {entry['outcome'].upper()}, "
+        f"previous {_v(entry['previous_version'])}, by {entry['by']}"
+    )
+    lines = [line]
+    if entry.get("failure"):
+        lines.append(f"      failure: {entry['failure']}")
+        lines.append(f"      rollback: {entry['rollback']}")
+    lines.append(f"      tasks: {ran}")
+    return lines
+
+
+def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -> int:
+    """Run the demo and print its summary; ``then(stack)`` runs before the stack stops (``make up``)."""
+    global STATE  # noqa: PLW0603  # helpers write under the state folder; `make up` uses its own
+    STATE = state or STATE
+    started = time.perf_counter()
+    shutil.rmtree(STATE, ignore_errors=True)
+    STATE.mkdir(parents=True)
+    configure_airflow(STATE / "airflow")
+    os.environ["MODELCARE_MODELS_DIR"] = str(_demo_catalog())
+
+    from include.modelcare.config.catalog import get_model_config
+    from include.modelcare.dev.devstack import DevStack, read_mails, read_sns_messages
+    from include.modelcare.dev.simulate import Scenario, seed_model
+    from include.modelcare.registry.deployments import DeploymentHistory
+    from include.modelcare.registry.store import ModelRegistry
+    from include.modelcare.storage.objects import ObjectStore
+
+    print("modelcare demo: customer_churn on the embedded AWS stack (no cloud account)")
+    with DevStack(mail_dir=STATE / "mail") as stack:
+        os.environ.update(stack.env())
+        config = get_model_config(MODEL)
+        assert config.deploy is not None
+        inbox = stack.bootstrap(config)
+        store = ObjectStore(stack.client("s3"))
+        print(f"  AWS emulator {stack.endpoint_url}, SMTP sink 127.0.0.1:{stack.smtp_port} -> {stack.mail_dir}")
+        print(
+            f"  demo settings: training window {DEMO_WINDOW_WEEKS} weeks, gate floor {DEMO_GATE_FLOOR}, "
+            f"data_usage_gb 0-1000, bake {DEMO_BAKE_MINUTES * 60:.0f} s "
+            f"(catalog {(STATE / 'models').relative_to(REPO)})"
+        )
+
+        weeks = _mondays(dt.date.today(), 8)
+        changed = Scenario(covariate_shift=0.6, categorical_shift=0.5, concept_drift=1.0)
+        scenarios = {weeks[3]: Scenario.faulty(), **{day: changed for day in weeks[5:]}}
+        seed_model(store, config, weeks, scenarios)
+        print(
+            f"  seeded {len(weeks)} weekly batches {weeks[0]} .. {weeks[-1]} "
+            "(week 4 faulty; weeks 6-8: customers and their churn behaviour changed)"
+        )
+
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(REPO / "dags"))
+        if bag.import_errors:
+            print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
+            return 1
+        monitor = bag.dags[f"modelcare_monitor_{MODEL}"]
+        retrain = bag.dags[f"modelcare_retrain_{MODEL}"]
+        deploy = bag.dags[f"modelcare_deploy_{MODEL}"]
+        registry = ModelRegistry(config, store)
+        history = DeploymentHistory(config, store)
+        metric = config.primary_metric
+        fast = {"bake_minutes": DEMO_BAKE_MINUTES}
+        default_target = config.deploy.target
+        deploy_seconds: dict[str, list[float]] = {"sagemaker": [], "lambda": []}
+
+        def deploy_run(when: dt.datetime, conf: dict[str, Any]) -> dict[str, str]:
+            began = time.perf_counter()
+            states = _run(deploy, when, {**fast, **conf})
+            deploy_seconds[conf.get("target") or default_target].append(time.perf_counter() - began)
+            return states
+
+        summary: list[str] = []
+        print(f"  monitoring weeks 1-3 and training the first model ({retrain.dag_id}) ...", flush=True)
+        for day in weeks[:3]:
+            _run(monitor, _at(day, 6))
+        initial = _run(retrain, _at(weeks[2], 7), {"reason": "initial model", "end_date": weeks[2].isoformat()})
+        first = registry.get("latest")
+        summary.append(f"initial model: {_describe_version(first, metric)}")
+        summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in initial.items() if s != 'skipped')}")
+
+        print(f"  deploying {first.version_id} ({deploy.dag_id}) to SageMaker and Lambda ...", flush=True)
+        queued = queued_run(deploy.dag_id, "handoff__")
+        summary.append(
+            f"deployment of {first.version_id}, queued by the retraining DAG as {queued[0] if queued else '-'}:"
+        )
+        summary += _describe_deployment(history, deploy_run(_at(weeks[2], 8), queued[1] if queued else {}))
+        states = deploy_run(
+            _at(weeks[2], 9),
+            {"version": first.version_id, "target": "lambda", "reason": "serve on Lambda too", "requested_by": "demo"},
+        )
+        summary += _describe_deployment(history, states)
+        summary.append(f"    {_live_versions(config, stack)}")
+
+        for index, label in ((3, "faulty"), (4, "clean"), (5, "changed"), (6, "changed"), (7, "changed")):
+            day = weeks[index]
+            print(f"  running {monitor.dag_id} for {day} ...", flush=True)
+            states = _run(monitor, _at(day, 6))
+            summary += _describe_week(config, store, day, states, label)
+
+        triggered = queued_run(retrain.dag_id, "monitoring__")
+        if triggered is None:
+            print("the monitoring DAG queued no retraining; see .demo/dag-runs.log", file=sys.stderr)
+            return 1
+        run_id, conf = triggered
+        print(f"  running the retraining the monitoring DAG queued ({run_id}) with its conf ...", flush=True)
+        states = _run(retrain, _at(weeks[7], 7), conf)
+        summary.append(f"retraining queued as {run_id}, executed with its conf by dag.test()")
+        summary.append(f"    reason: {conf.get('reason', '-')}")
+        summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in states.items() if s != 'skipped')}")
+        second = registry.get("latest")
+        summary.append(f"    registered {_describe_version(second, metric)}")
+        handoff = queued_run(deploy.dag_id, "handoff__")
+        if second.status != "Approved" or handoff is None or handoff[1].get("version") != second.version_id:
+            print(f"{second.version_id} was not handed to deployment; see the summary so far:", file=sys.stderr)
+            print("\n".join(summary), file=sys.stderr)
+            return 1
+
+        print(f"  deploying {second.version_id}: first with an alarm firing (rollback), then for real ...", flush=True)
+        alarm = config.deploy.alarms[0]
+        cloudwatch = stack.client("cloudwatch")
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="demo: 5XX errors after the shift")
+        summary.append(f"deployment of {second.version_id} (queued as {handoff[0]}) while alarm {alarm} fires:")
+        summary += _describe_deployment(history, deploy_run(_at(weeks[7], 8), handoff[1]))
+        summary.append(f"    {_live_versions(config, stack)}; production alias: {_v(_production(registry))}")
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="demo: incident resolved")
+        summary.append(f"deployment of {second.version_id} again after the alarm cleared:")
+        summary += _describe_deployment(history, deploy_run(_at(weeks[7], 9), handoff[1]))
+        states = deploy_run(
+            _at(weeks[7], 10),
+            {
+                "version": second.version_id,
+                "target": "lambda",
+                "strategy": "canary",
+                "reason": "serve on Lambda too",
+                "requested_by": "demo",
+            },
+        )
+        summary += _describe_deployment(history, states)
+        summary.append(f"    {_live_versions(config, stack)}; production alias: {_v(_production(registry))}")
+
+        from include.modelcare.cli.main import main as cli_main
+
+        summary.append("\n$ modelcare registry list --model customer_churn")
+        with contextlib.redirect_stdout(io.StringIO()) as listing:
+            cli_main(["registry", "list", "--model", MODEL])
+        summary += listing.getvalue().rstrip().splitlines()
+
+        from include.modelcare.dev import emulator
+
+        served = sorted({c["call"] for c in emulator.STATE.invocations})
+        mails = read_mails(stack.mail_dir)
+        sns = read_sns_messages(inbox.queue_url, stack.client("sqs")) if inbox.queue_url else []
+
+        print("\n=== modelcare demo summary ===")
+        print("\n".join(summary))
+        print(f"\nalerts: {len(mails)} email(s) in {STATE.relative_to(REPO)}/mail, {len(sns)} SNS message(s)")
+        for mail in mails:
+            print(f"  email to {mail['To']}: {mail['Subject']}")
+        for message in sns:
+            print(f"  SNS: {message.get('Subject')}")
+        print(
+            f"\nserved by modelcare's emulator extension (not by moto, not by AWS): {', '.join(served)} "
+            f"({len(emulator.STATE.invocations)} calls)"
+        )
+        for target, seconds in deploy_seconds.items():
+            if seconds:
+                print(
+                    f"deployment wall time, {target}: {', '.join(f'{s:.1f}' for s in seconds)} s (dag.test, incl. bake)"
+                )
+        print(f"Airflow task logs of these runs: {(STATE / 'dag-runs.log').relative_to(REPO)}")
+        print(f"\nwall time: {time.perf_counter() - started:.1f} s")
+        if then is not None:
+            then(stack)
+    return 0
+
+
+def _production(registry: Any) -> int | None:
+    alias = registry.alias("production")
+    return alias.version if alias is not None else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,481 @@
+"""The monitoring DAG's task bodies: one function per task, each idempotent for its batch date.
+
+Tasks exchange small dicts of references (URIs, counts, verdicts) through XCom,
+never DataFrames. The data work itself lives in ``validation``, ``drift`` and
+``data``; this module reads and writes S3, decides, and alerts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.modelcare.config.schema import ModelConfig
+from include.modelcare.errors import DataNotFound, ValidationFailed
+from include.modelcare.operators.alerts import Alert, send_alert
+from include.modelcare.operators.defaults import dag_id
+from include.modelcare.storage.objects import ObjectStore
+from include.modelcare.tasks.context import RunInfo, task_setup
+
+log = logging.getLogger(__name__)
+
+# Task ids, shared by the DAG file (wiring) and the branch functions here (decisions).
+RESOLVE_BATCH = "resolve_batch"
+REPORT_MISSING_BATCH = "report_missing_batch"
+VALIDATE_BATCH = "validate_batch"
+MEASURE_DRIFT = "measure_drift"
+CHECK_PERFORMANCE = "check_performance"
+DECIDE = "decide"
+ALERT_DRIFT = "alert_drift"
+REQUEST_RETRAINING = "request_retraining"
+TRIGGER_RETRAINING = "trigger_retraining"
+NO_RETRAINING = "no_retraining"
+
+
+class BatchRejected(ValidationFailed, AirflowFailException):
+    """Validation failure raised inside Airflow: fails the task at once, without retries.
+
+    Retrying cannot make a bad batch good; the batch is already quarantined and the failure
+    callback sends the alert.
+    """
+
+
+def load_reference(config: ModelConfig, run: RunInfo, store: ObjectStore) -> tuple[Any, str]:
+    """Reference data for drift and derived validation rules, and where it came from.
+
+    In order: the form's ``reference_uri``; the training sample of the registry's ``production``
+    version (sha256 verified); the configured baseline. Raises ``DataNotFound`` when none exists.
+    """
+    from include.modelcare.storage.tables import guess_format, read_table
+
+    override = run.params.get("reference_uri")
+    if override:
+        return read_table(override, guess_format(override, config.data.format), store), str(override)
+    from include.modelcare.registry.factory import open_registry
+
+    registry = open_registry(config, store)
+    production = registry.alias("production")
+    if production is not None:
+        record = registry.get(production.version)
+        return registry.load_reference(production.version), f"{record.uri}reference.parquet ({record.version_id})"
+    uri = config.paths.baseline_reference()
+    return read_table(uri, guess_format(uri, config.data.format), store), uri
+
+
+# -- 1. find the batch -------------------------------------------------------------------------
+def locate_batch(config: ModelConfig, day: dt.date, store: ObjectStore) -> dict[str, Any]:
+    """Where the batch of ``day`` is: incoming (``found``), already ``quarantined``, or ``missing``."""
+    from include.modelcare.storage.tables import data_files
+
+    incoming = config.paths.incoming(day)
+    files = data_files(store, incoming, config.data.format)
+    if files:
+        return {"day": day.isoformat(), "status": "found", "uri": incoming, "files": files}
+    quarantine = config.paths.quarantine(day)
+    if data_files(store, quarantine, config.data.format):
+        return {"day": day.isoformat(), "status": "quarantined", "uri": quarantine, "files": []}
+    return {"day": day.isoformat(), "status": "missing", "uri": incoming, "files": []}
+
+
+def resolve_batch(model: str, context: Mapping[str, Any]) -> str:
+    """Branch: validate the batch when there is one, otherwise report it missing."""
+    config, run, store = task_setup(model, context)
+    located = locate_batch(config, run.day, store)
+    ti = context["ti"]
+    ti.xcom_push(key="batch", value=located)
+    log.info("batch of %s for %s: %s at %s", config.name, run.day, located["status"], located["uri"])
+    return REPORT_MISSING_BATCH if located["status"] == "missing" else VALIDATE_BATCH
+
+
+def report_missing_batch(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Alert that no batch arrived (the run succeeds: nothing to check is not a crash)."""
+    config, run, store = task_setup(model, context)
+    expected = config.paths.incoming(run.day)
+    log.warning("no %s batch for %s at %s", config.data.format, run.day, expected)
+    alert = Alert(
+        model=config.name,
+        day=run.day,
+        kind="missing_batch",
+        summary=f"No {config.data.format} batch found for {run.day.isoformat()} at {expected}.",
+        figures={"expected_at": expected},
+        run_url=run.run_url,
+    )
+    sent = _send(alert, config, store, context, run)
+    return {"day": run.day.isoformat(), "expected_at": expected, "alerts": sent}
+
+
+# -- 2. validate ---------------------------------------------------------------------------------
+def quarantine_batch(config: ModelConfig, day: dt.date, store: ObjectStore, reason: dict[str, Any]) -> str:
+    """Move the batch under ``quarantine/`` with a reason file; returns the quarantine prefix.
+
+    Copy everything first, write the reason, then delete the originals: a crash in between
+    leaves the batch in both places (the re-run finishes the move), never in neither.
+    """
+    source = config.paths.incoming(day)
+    target = config.paths.quarantine(day)
+    objects = store.list(source)
+    for uri in objects:
+        store.copy(uri, target + uri[len(source) :])
+    store.write_json(target + "_REASON.json", reason)
+    for uri in objects:
+        store.delete(uri)
+    log.warning("quarantined %d object(s) of %s %s under %s", len(objects), config.name, day, target)
+    return target
+
+
+def validate_batch(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the batch with Great Expectations; store the result beside it; quarantine on failure.
+
+    Raises a no-retry ``ValidationFailed`` so the task shows red in the grid and the failure
+    callback alerts with the figures.
+    """
+    from include.modelcare.quality.validation import validate_frame
+    from include.modelcare.storage.tables import read_table
+
+    config, run, store = task_setup(model, context)
+    located = context["ti"].xcom_pull(task_ids=RESOLVE_BATCH, key="batch")
+    if located["status"] == "quarantined":
+        reason = store.read_json(config.paths.quarantine(run.day) + "_REASON.json")
+        raise BatchRejected(reason["message"], summary=reason)
+
+    reference = _read_reference(config, run, store)
+    frame = read_table(located["uri"], config.data.format, store)
+    result = validate_frame(frame, config, reference)
+    result_uri = config.paths.validation_result(run.day)
+    payload = {
+        "model": config.name,
+        "day": run.day.isoformat(),
+        "batch_uri": located["uri"],
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        **result.to_dict(),
+    }
+    summary = {
+        "success": result.success,
+        "rows": result.rows,
+        "failed_checks": len(result.failed),
+        "total_checks": len(result.checks),
+        "headline": result.headline(),
+        "batch_uri": located["uri"],
+    }
+    if result.success:
+        store.write_json(result_uri, payload)
+        log.info("%s %s: %s (result at %s)", config.name, run.day, result.headline(), result_uri)
+        return {**summary, "result_uri": result_uri}
+
+    quarantine = config.paths.quarantine(run.day)
+    # The result goes with the batch into quarantine, so nothing under incoming/ claims a validated batch.
+    summary = {**summary, "result_uri": quarantine + "_modelcare/validation.json", "quarantine": quarantine}
+    message = (
+        f"{config.name} batch {run.day.isoformat()} failed validation: {result.headline()}. "
+        f"Quarantined at {quarantine}; full result at {summary['result_uri']}"
+    )
+    summary["message"] = message
+    store.write_json(config.paths.validation_result(run.day), payload)
+    quarantine_batch(config, run.day, store, summary)
+    raise BatchRejected(message, summary=summary)
+
+
+def _read_reference(config: ModelConfig, run: RunInfo, store: ObjectStore) -> Any:
+    try:
+        return load_reference(config, run, store)[0]
+    except DataNotFound as exc:
+        if run.params.get("reference_uri"):
+            raise
+        log.warning("no reference data (%s): validation uses config rules only", exc)
+        return None
+
+
+# -- 3. drift ----------------------------------------------------------------------------------------
+def measure_drift(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Drift of the batch against the reference; HTML report and JSON summary to the reports prefix."""
+    from include.modelcare.quality.drift import compute_drift, report_html
+    from include.modelcare.storage.tables import read_table
+
+    config, run, store = task_setup(model, context)
+    located = context["ti"].xcom_pull(task_ids=RESOLVE_BATCH, key="batch")
+    reference, ref_uri = load_reference(config, run, store)
+    current = read_table(located["uri"], config.data.format, store)
+    result, snapshot = compute_drift(current, reference, config)
+    prediction = prediction_drift(config, store, reference, current)
+
+    reports = config.paths.reports(run.day)
+    html_uri, json_uri = reports + "drift.html", reports + "drift.json"
+    store.write_bytes(html_uri, report_html(snapshot), content_type="text/html")
+    summary = {
+        **result.to_dict(),
+        "model": config.name,
+        "day": run.day.isoformat(),
+        "reference_uri": ref_uri,
+        "current_uri": located["uri"],
+        "report_html": html_uri,
+        "prediction_drift": prediction,
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+    }
+    store.write_json(json_uri, summary)
+    log.info("%s %s: %s (report %s)", config.name, run.day, result.reason, html_uri)
+    return {
+        "drift_detected": result.drift_detected,
+        "drift_share": result.drift_share,
+        "n_drifted": result.n_drifted,
+        "n_features": result.n_features,
+        "top_features": [c.name for c in result.top_features(config.drift.top_features) if c.drifted],
+        "critical_drifted": result.critical_drifted,
+        "reason": result.reason,
+        "prediction_drift": prediction,
+        "report_html": html_uri,
+        "report_json": json_uri,
+    }
+
+
+def production_model(config: ModelConfig, store: ObjectStore) -> tuple[Any, int] | None:
+    """The registry's ``production`` model (sha256 verified) and its version, or None."""
+    from include.modelcare.registry.factory import open_registry
+
+    registry = open_registry(config, store)
+    production = registry.alias("production")
+    if production is None:
+        return None
+    return registry.load_model(production.version), production.version
+
+
+def _scores(model: Any, frame: Any, config: ModelConfig) -> Any:
+    features = frame[config.data.features.all]
+    if config.task == "classification":
+        return model.predict_proba(features)[:, -1]
+    return model.predict(features)
+
+
+def prediction_drift(config: ModelConfig, store: ObjectStore, reference: Any, current: Any) -> dict[str, Any] | None:
+    """Drift of the production model's predictions (reference vs batch), tested like a numeric feature.
+
+    Reported beside feature drift (summary, alert); the dataset verdict stays the documented feature rule.
+    """
+    import pandas as pd
+
+    from include.modelcare.config.schema import Features
+    from include.modelcare.quality.drift import compute_drift
+
+    loaded = production_model(config, store)
+    if loaded is None:
+        return None
+    model, version = loaded
+    one_column = config.model_copy(
+        update={
+            "data": config.data.model_copy(update={"features": Features(numerical=["prediction"])}),
+            "drift": config.drift.model_copy(update={"critical_features": []}),
+        }
+    )
+    ref = pd.DataFrame({"prediction": _scores(model, reference, config)})
+    cur = pd.DataFrame({"prediction": _scores(model, current, config)})
+    result, _ = compute_drift(cur, ref, one_column)
+    column = result.columns["prediction"]
+    return {
+        "version": version,
+        "method": column.method,
+        "score": column.score,
+        "threshold": column.threshold,
+        "drifted": column.drifted,
+        "mean_reference": float(ref["prediction"].mean()),
+        "mean_current": float(cur["prediction"].mean()),
+    }
+
+
+def check_performance(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Performance decay: the production model's metric on this batch once its labels have arrived."""
+    import pandas as pd
+
+    from include.modelcare.ml.estimators import LOWER_IS_BETTER
+    from include.modelcare.ml.evaluation import evaluate
+    from include.modelcare.storage.tables import data_files, parse_bytes, read_table
+
+    config, run, store = task_setup(model, context)
+    metric = config.performance.metric or config.primary_metric
+    labels_uri = config.paths.labels(run.day)
+    outcome: dict[str, Any] = {"metric": metric, "floor": config.performance.floor, "decayed": False}
+    loaded = production_model(config, store)
+    if loaded is None:
+        return {**outcome, "status": "no production model yet"}
+    files = data_files(store, labels_uri, config.data.format)
+    if not files:
+        return {**outcome, "status": f"no labels yet at {labels_uri}"}
+    production, version = loaded
+    labels = pd.concat([parse_bytes(store.read_bytes(f), config.data.format, f) for f in files], ignore_index=True)
+    batch = read_table(config.paths.incoming(run.day), config.data.format, store)
+    batch = batch.drop(columns=[config.data.target], errors="ignore")
+    joined = batch.merge(labels[[config.data.id_column, config.data.target]], on=config.data.id_column)
+    value = evaluate(production, joined, config)[metric]
+    floor = config.performance.floor
+    decayed = floor is not None and (value > floor if metric in LOWER_IS_BETTER else value < floor)
+    outcome.update(status="measured", version=version, value=value, rows=len(joined), decayed=decayed)
+    store.write_json(config.paths.reports(run.day) + "performance.json", {**outcome, "labels": files})
+    log.info("%s %s: production v%d %s %.4f (floor %s)", config.name, run.day, version, metric, value, floor)
+    return outcome
+
+
+# -- 4. decide -----------------------------------------------------------------------------------------
+def last_request_before(config: ModelConfig, day: dt.date, store: ObjectStore) -> dt.date | None:
+    """Date of the latest retraining request strictly before ``day`` (from the request records)."""
+    days = []
+    for uri in store.list(config.paths.retrain_requests()):
+        name = uri.rsplit("/", 1)[-1]
+        if name.startswith("dt=") and name.endswith(".json"):
+            try:
+                days.append(dt.date.fromisoformat(name[3:-5]))
+            except ValueError:
+                continue
+    earlier = [d for d in days if d < day]
+    return max(earlier) if earlier else None
+
+
+def retraining_decision(
+    config: ModelConfig,
+    day: dt.date,
+    drift: Mapping[str, Any],
+    store: ObjectStore,
+    performance: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Whether to request retraining for this batch, and why (cooldown keeps one episode to one request).
+
+    Triggers: dataset drift, or the production model's metric below ``performance.floor``.
+    """
+    decayed = bool(performance and performance.get("decayed"))
+    if not drift["drift_detected"] and not decayed:
+        return {"retrain": False, "why": f"no drift: {drift['reason']}"}
+    cause = drift["reason"] if drift["drift_detected"] else ""
+    if decayed and performance is not None:
+        decay = (
+            f"performance decay: production v{performance['version']} {performance['metric']} "
+            f"{performance['value']:.4f} below floor {performance['floor']}"
+        )
+        cause = f"{decay}; {cause}" if cause else decay
+    previous = last_request_before(config, day, store)
+    cooldown = config.drift.retrain_cooldown_days
+    if previous is not None and (day - previous).days < cooldown:
+        return {
+            "retrain": False,
+            "why": f"{cause}; but retraining was requested on {previous.isoformat()} "
+            f"({(day - previous).days} < {cooldown} days cooldown)",
+        }
+    return {"retrain": True, "why": cause}
+
+
+def decide(model: str, context: Mapping[str, Any]) -> list[str]:
+    """Branch: alert on drift, and request retraining unless cooling down or switched off in the form."""
+    config, run, store = task_setup(model, context)
+    drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
+    performance = context["ti"].xcom_pull(task_ids=CHECK_PERFORMANCE)
+    decision = retraining_decision(config, run.day, drift, store, performance)
+    if decision["retrain"] and not run.params.get("request_retraining", True):
+        decision = {"retrain": False, "why": f"{decision['why']}; but the run's form switched retraining requests off"}
+    context["ti"].xcom_push(key="decision", value=decision)
+    log.info("%s %s: %s", config.name, run.day, decision["why"])
+    decayed = bool(performance and performance.get("decayed"))
+    branches = [ALERT_DRIFT] if drift["drift_detected"] or decayed else []
+    branches.append(REQUEST_RETRAINING if decision["retrain"] else NO_RETRAINING)
+    return branches
+
+
+# -- 5. act ----------------------------------------------------------------------------------------------
+def alert_drift(model: str, context: Mapping[str, Any]) -> dict[str, str]:
+    """Email and SNS alert naming the drifted features, the share, the report and the run."""
+    config, run, store = task_setup(model, context)
+    drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
+    decision = context["ti"].xcom_pull(task_ids=DECIDE, key="decision") or {}
+    alert = Alert(
+        model=config.name,
+        day=run.day,
+        kind="drift",
+        summary=decision.get("why") or drift["reason"],
+        figures={
+            "drift_share": f"{drift['drift_share']:.0%} ({drift['n_drifted']} of {drift['n_features']} features)",
+            "top_drifted_features": ", ".join(drift["top_features"]) or "-",
+            "critical_drifted": ", ".join(drift["critical_drifted"]) or "-",
+            "prediction_drift": _describe_prediction_drift(drift.get("prediction_drift")),
+            "retraining": decision.get("why", "-"),
+        },
+        report_uri=drift["report_html"],
+        run_url=run.run_url,
+    )
+    return _send(alert, config, store, context, run)
+
+
+def _describe_prediction_drift(prediction: Mapping[str, Any] | None) -> str:
+    if not prediction:
+        return "- (no production model)"
+    state = "drifted" if prediction["drifted"] else "stable"
+    return (
+        f"{state}: v{prediction['version']} mean {prediction['mean_reference']:.3f} -> "
+        f"{prediction['mean_current']:.3f} ({prediction['method']} {prediction['score']:.3g}, "
+        f"threshold {prediction['threshold']:.3g})"
+    )
+
+
+def retrain_dag_id(model: str) -> str:
+    """The retraining DAG of a model."""
+    return dag_id("retrain", model)
+
+
+def request_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Record the retraining request for this batch date (once: a re-run finds it and does not add another).
+
+    The record says why, links the drift report and names the run that asked; the next task
+    triggers the retraining DAG with it.
+    """
+    config, run, store = task_setup(model, context)
+    drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
+    decision = context["ti"].xcom_pull(task_ids=DECIDE, key="decision") or {}
+    uri = config.paths.retrain_request(run.day)
+    request = {
+        "model": config.name,
+        "day": run.day.isoformat(),
+        "reason": decision.get("why") or drift["reason"],
+        "drift_report": drift["report_html"],
+        "drift_summary": drift["report_json"],
+        "top_features": drift["top_features"],
+        "requested_by": {"dag_id": run.dag_id, "run_id": run.run_id, "url": run.run_url},
+        "retrain_dag_id": retrain_dag_id(config.name),
+        "requested_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    import json
+
+    created = store.create_exclusive(uri, json.dumps(request, indent=2).encode(), content_type="application/json")
+    if not created:
+        log.info("retraining of %s for %s was already requested (%s): not requesting again", config.name, run.day, uri)
+        request = store.read_json(uri)
+    else:
+        log.info("retraining requested for %s (%s): %s", config.name, request["reason"], uri)
+    return {
+        "request_uri": uri,
+        "new_request": created,
+        "retrain_dag_id": request["retrain_dag_id"],
+        # One retraining run per batch date: a re-run finds it and does not trigger another.
+        "retrain_run_id": f"monitoring__{run.day.isoformat()}",
+        "conf": {
+            "reason": f"monitoring {run.day.isoformat()}: {request['reason']}"[:500],
+            "drift_report": request["drift_report"],
+            "request_uri": uri,
+            "end_date": run.day.isoformat(),
+        },
+    }
+
+
+def no_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """The branch taken when nothing needs retraining; says why in the log and XCom."""
+    decision = context["ti"].xcom_pull(task_ids=DECIDE, key="decision") or {}
+    log.info("%s: no retraining: %s", model, decision.get("why", "-"))
+    return decision
+
+
+def _send(
+    alert: Alert, config: ModelConfig, store: ObjectStore, context: Mapping[str, Any], run: RunInfo
+) -> dict[str, str]:
+    if not run.params.get("send_alerts", True):
+        log.info("alerts switched off in the run's form: not sending %s", alert.kind)
+        return {"email": "disabled", "sns": "disabled"}
+    return send_alert(alert, config, store, context)

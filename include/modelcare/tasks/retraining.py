@@ -1,0 +1,534 @@
+"""The retraining DAG's task bodies: assemble, train, evaluate, gate, register, approve, hand off.
+
+Each task is idempotent for its run: the training folder is keyed by the run, and the
+registry returns the existing version when the same run registers again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from include.modelcare.config.schema import ModelConfig
+from include.modelcare.errors import DataNotFound, InvalidHyperparameters, TrainingError
+from include.modelcare.operators.alerts import Alert, send_alert
+from include.modelcare.operators.defaults import dag_id
+from include.modelcare.registry.factory import open_registry
+from include.modelcare.storage.objects import ObjectStore
+from include.modelcare.tasks.context import RunInfo, parse_day, task_setup
+
+log = logging.getLogger(__name__)
+
+ASSEMBLE = "assemble_training_set"
+TRAIN = "train_candidate"
+PREPARE_SAGEMAKER = "prepare_sagemaker_job"
+SAGEMAKER_TRAIN = "sagemaker_training_job"
+COLLECT_SAGEMAKER = "collect_sagemaker_model"
+EVALUATE = "evaluate_candidate"
+REGISTER = "register_candidate"
+ROUTE_APPROVAL = "route_approval"
+AWAIT_APPROVAL = "await_approval"
+HAND_OFF = "hand_off"
+SHOULD_DEPLOY = "should_deploy"
+TRIGGER_DEPLOYMENT = "trigger_deployment"
+BATCH_DAY = "_batch_day"
+
+
+def deploy_dag_id(model: str) -> str:
+    """The deployment DAG of a model."""
+    return dag_id("deploy", model)
+
+
+def run_key(run: RunInfo) -> str:
+    """Stable identity of a DAG run (registry idempotency key)."""
+    return f"{run.dag_id}/{run.run_id}"
+
+
+def run_slug(run: RunInfo) -> str:
+    """The run id as a safe S3 path segment."""
+    return re.sub(r"[^A-Za-z0-9._=-]", "_", run.run_id)
+
+
+# -- 1. training set ---------------------------------------------------------------------------------
+def training_window(config: ModelConfig, run: RunInfo) -> tuple[dt.date, dt.date]:
+    """First and last batch date of the window: the form's start/end dates, or its weeks, or the config's."""
+    params = run.params
+    end = parse_day(params["end_date"]) if params.get("end_date") else run.day
+    if params.get("start_date"):
+        start = parse_day(params["start_date"])
+    else:
+        weeks = int(params.get("window_weeks") or config.training.window_weeks)
+        start = end - dt.timedelta(weeks=weeks) + dt.timedelta(days=1)
+    if start > end:
+        raise TrainingError(f"training window starts {start} after it ends {end}")
+    return start, end
+
+
+def _partition_day(uri: str) -> dt.date | None:
+    match = re.search(r"/dt=(\d{4}-\d{2}-\d{2})/", uri)
+    return dt.date.fromisoformat(match.group(1)) if match else None
+
+
+def labelled_batches(config: ModelConfig, store: ObjectStore, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    """Validated batches in the window that have labels. Quarantined batches are never under incoming/."""
+    from include.modelcare.storage.tables import data_files
+
+    incoming_root = f"{config.paths.root}/incoming/"
+    days = sorted({d for u in store.list(incoming_root) if (d := _partition_day(u)) and start <= d <= end})
+    batches = []
+    for day in days:
+        result_uri = config.paths.validation_result(day)
+        try:
+            validated = bool(store.read_json(result_uri).get("success"))
+        except DataNotFound:
+            validated = False
+        if not validated:
+            log.info("%s %s: not validated (no passing %s): left out", config.name, day, result_uri)
+            continue
+        features = data_files(store, config.paths.incoming(day), config.data.format)
+        labels = data_files(store, config.paths.labels(day), config.data.format)
+        if not labels:
+            log.info("%s %s: no labels yet at %s: left out", config.name, day, config.paths.labels(day))
+            continue
+        batches.append({"day": day.isoformat(), "features": features, "labels": labels, "validation": result_uri})
+    return batches
+
+
+def assemble_training_set(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Join validated batches with their labels; write the data set and its manifest (inputs + sha256)."""
+    import hashlib
+
+    import pandas as pd
+
+    from include.modelcare.ml.training import fingerprint
+    from include.modelcare.storage.tables import parse_bytes, to_bytes
+
+    config, run, store = task_setup(model, context)
+    try:  # bad overrides fail here, before any data is read, and without retries
+        _hyperparameters(config, run)
+    except InvalidHyperparameters as exc:
+        raise AirflowFailException(str(exc)) from exc
+    start, end = training_window(config, run)
+    batches = labelled_batches(config, store, start, end)
+    if len(batches) < 2:
+        raise TrainingError(
+            f"{config.name}: {len(batches)} validated, labelled batch(es) between {start} and {end}; "
+            "need at least 2 (train + out-of-time holdout)"
+        )
+    inputs: list[tuple[str, str]] = []
+    frames = []
+    data = config.data
+    for batch in batches:
+        parts = {}
+        for kind in ("features", "labels"):
+            loaded = []
+            for uri in batch[kind]:
+                raw = store.read_bytes(uri)
+                inputs.append((uri, hashlib.sha256(raw).hexdigest()))
+                loaded.append(parse_bytes(raw, data.format, uri))
+            parts[kind] = pd.concat(loaded, ignore_index=True)
+        features = parts["features"].drop(columns=[data.target], errors="ignore")
+        joined = features.merge(parts["labels"][[data.id_column, data.target]], on=data.id_column, how="inner")
+        joined[BATCH_DAY] = batch["day"]
+        frames.append(joined)
+    dataset = pd.concat(frames, ignore_index=True)
+    digest = fingerprint(inputs)
+
+    force = bool(run.params.get("force"))
+    registry = open_registry(config, store)
+    latest = next(reversed(registry.versions()), None)
+    if latest is not None and latest.metadata.get("fingerprint") == digest and not force:
+        latest_run = latest.metadata.get("run_key")
+        if latest_run != run_key(run):
+            raise AirflowSkipException(
+                f"no new data: the inputs (fingerprint {digest[:12]}) are those of {latest.version_id}; "
+                "trigger with force=true to retrain anyway"
+            )
+
+    folder = config.paths.training_run(run_slug(run))
+    manifest = {
+        "model": config.name,
+        "window": {"start": start.isoformat(), "end": end.isoformat()},
+        "batches": [b["day"] for b in batches],
+        "validation_results": [b["validation"] for b in batches],
+        "inputs": [{"uri": u, "sha256": h} for u, h in sorted(inputs)],
+        "fingerprint": digest,
+        "rows": len(dataset),
+        "run_key": run_key(run),
+    }
+    store.write_bytes(folder + "dataset.parquet", to_bytes(dataset, "parquet"))
+    store.write_json(folder + "manifest.json", manifest)
+    log.info(
+        "%s: %d rows from %d batches %s..%s (fingerprint %s)",
+        config.name,
+        len(dataset),
+        len(batches),
+        start,
+        end,
+        digest[:12],
+    )
+    return {
+        "dataset_uri": folder + "dataset.parquet",
+        "manifest_uri": folder + "manifest.json",
+        "fingerprint": digest,
+        "rows": len(dataset),
+        "batches": manifest["batches"],
+        "window": manifest["window"],
+    }
+
+
+def _split(config: ModelConfig, dataset: Any) -> tuple[Any, Any]:
+    from include.modelcare.ml.training import time_split
+
+    days = sorted(dataset[BATCH_DAY].unique())
+    holdout_days = days[-config.training.holdout_weeks :]
+    return time_split(dataset, BATCH_DAY, holdout_days, min_rows=config.training.min_rows)
+
+
+def _hyperparameters(config: ModelConfig, run: RunInfo) -> dict[str, Any]:
+    from include.modelcare.ml.training import validate_params
+
+    overrides = run.params.get("hyperparameters") or {}
+    if isinstance(overrides, str):
+        overrides = json.loads(overrides) if overrides.strip() else {}
+    return validate_params(config, dict(overrides))
+
+
+# -- 2. train --------------------------------------------------------------------------------------
+def _training_part(
+    model: str, context: Mapping[str, Any]
+) -> tuple[ModelConfig, RunInfo, ObjectStore, dict[str, Any], tuple[Any, Any]]:
+    """Config, run, store, checked hyperparameters, and the (train, holdout) split of the run's data set."""
+    from include.modelcare.storage.tables import read_table
+
+    config, run, store = task_setup(model, context)
+    assembled = context["ti"].xcom_pull(task_ids=ASSEMBLE)
+    dataset = read_table(assembled["dataset_uri"], "parquet", store)
+    return config, run, store, _hyperparameters(config, run), _split(config, dataset)
+
+
+def train_candidate(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Fit the configured pipeline on the training part (local backend); store it with skops."""
+    from include.modelcare.ml.serialization import dump_model
+    from include.modelcare.ml.training import fit
+
+    config, run, store, params, (train, holdout) = _training_part(model, context)
+    pipeline, seconds = fit(config, params, train)
+    folder = config.paths.training_run(run_slug(run))
+    store.write_bytes(folder + "model.skops", dump_model(pipeline))
+    log.info("%s: trained %s on %d rows in %.2f s", config.name, config.training.estimator, len(train), seconds)
+    return {
+        "model_uri": folder + "model.skops",
+        "backend": "local",
+        "estimator": config.training.estimator,
+        "params": params,
+        "train_rows": len(train),
+        "holdout_rows": len(holdout),
+        "fit_seconds": round(seconds, 3),
+    }
+
+
+def prepare_sagemaker_job(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Upload the training part and the source tarball; return the CreateTrainingJob request."""
+    from include.modelcare.ml.training import build_source_tarball, sagemaker_training_config
+    from include.modelcare.storage.tables import to_bytes
+
+    config, run, store, params, (train, _) = _training_part(model, context)
+    folder = config.paths.training_run(run_slug(run))
+    store.write_bytes(folder + "sagemaker/train/train.parquet", to_bytes(train, "parquet"))
+    store.write_bytes(folder + "sagemaker/source.tar.gz", build_source_tarball())
+    job_name = re.sub(r"[^A-Za-z0-9-]", "-", f"{config.name}-{run_slug(run)}")[:63].strip("-")
+    return sagemaker_training_config(
+        config,
+        job_name=job_name,
+        train_uri=folder + "sagemaker/train/",
+        output_uri=folder + "sagemaker/output/",
+        code_uri=folder + "sagemaker/source.tar.gz",
+        params=params,
+    )
+
+
+def collect_sagemaker_model(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Take model.skops out of the job's model.tar.gz into the run's training folder."""
+    import io
+    import tarfile
+
+    config, run, store = task_setup(model, context)
+    request = context["ti"].xcom_pull(task_ids=PREPARE_SAGEMAKER)
+    job = request["TrainingJobName"]
+    artifact = f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job}/output/model.tar.gz"
+    try:
+        raw = store.read_bytes(artifact)
+    except DataNotFound:
+        # Final, not retried: waiting cannot produce an artifact a finished job did not write.
+        raise AirflowFailException(
+            f"training job {job} reported Completed but wrote no model at {artifact} "
+            "(the embedded AWS emulator accepts training jobs but does not run their containers)"
+        ) from None
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
+        member = tar.extractfile("model.skops")
+        if member is None:
+            raise TrainingError(f"{artifact} holds no model.skops")
+        folder = config.paths.training_run(run_slug(run))
+        store.write_bytes(folder + "model.skops", member.read())
+    assembled = context["ti"].xcom_pull(task_ids=ASSEMBLE)
+    return {
+        "model_uri": folder + "model.skops",
+        "backend": "sagemaker",
+        "training_job": job,
+        "estimator": config.training.estimator,
+        "params": _hyperparameters(config, run),
+        "train_rows": None,
+        "holdout_rows": None,
+        "dataset_rows": assembled["rows"],
+    }
+
+
+# -- 3. evaluate and gate ----------------------------------------------------------------------------
+def evaluate_candidate(model: str, context: Mapping[str, Any], train_task: str) -> dict[str, Any]:
+    """Metrics of the candidate and of the production model (champion) on the same holdout; the gate."""
+    from include.modelcare.ml.evaluation import evaluate, gate
+    from include.modelcare.ml.serialization import load_model
+    from include.modelcare.storage.tables import read_table
+
+    config, _, store = task_setup(model, context)
+    assembled = context["ti"].xcom_pull(task_ids=ASSEMBLE)
+    trained = context["ti"].xcom_pull(task_ids=train_task)
+    dataset = read_table(assembled["dataset_uri"], "parquet", store)
+    _, holdout = _split(config, dataset)
+    candidate = load_model(store.read_bytes(trained["model_uri"]))
+    candidate_metrics = evaluate(candidate, holdout, config)
+
+    registry = open_registry(config, store)
+    production = registry.alias("production")
+    champion_metrics = None
+    champion_version = None
+    if production is not None:
+        champion_version = production.version
+        champion_metrics = evaluate(registry.load_model(production.version), holdout, config)
+    decision = gate(config, candidate_metrics, champion_metrics)
+    log.info("%s: gate %s: %s", config.name, "passed" if decision.passed else "failed", "; ".join(decision.reasons))
+    return {
+        "candidate": candidate_metrics,
+        "champion": champion_metrics,
+        "champion_version": champion_version,
+        "holdout_days": sorted(holdout[BATCH_DAY].unique().tolist()),
+        "gate": decision.to_dict(),
+    }
+
+
+# -- 4. register --------------------------------------------------------------------------------------
+def initial_status(config: ModelConfig, gate_passed: bool) -> str:
+    """Registry status at registration: Rejected when the gate failed, else by the approval mode."""
+    if not gate_passed:
+        return "Rejected"
+    return "Approved" if config.training.approval == "auto" else "PendingManualApproval"
+
+
+def code_version() -> str | None:
+    """The git commit of the bundle when it is a checkout (None otherwise)."""
+    import subprocess
+    from pathlib import Path
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def register_candidate(model: str, context: Mapping[str, Any], train_task: str) -> dict[str, Any]:
+    """Register the candidate (also a rejected one, for the audit trail) with metadata and lineage."""
+    from include.modelcare.storage.tables import read_table
+
+    config, run, store = task_setup(model, context)
+    ti = context["ti"]
+    assembled = ti.xcom_pull(task_ids=ASSEMBLE)
+    trained = ti.xcom_pull(task_ids=train_task)
+    evaluated = ti.xcom_pull(task_ids=EVALUATE)
+    manifest = store.read_json(assembled["manifest_uri"])
+    dataset = read_table(assembled["dataset_uri"], "parquet", store)
+    columns = [config.data.id_column, *config.data.features.all, config.data.target]
+    reference = dataset[columns].sample(
+        n=min(config.training.reference_rows, len(dataset)), random_state=config.training.seed
+    )
+    gate_result = evaluated["gate"]
+    status = initial_status(config, gate_result["passed"])
+    metadata = {
+        "model": config.name,
+        "task": config.task,
+        "features": {"numerical": config.data.features.numerical, "categorical": config.data.features.categorical},
+        "target": config.data.target,
+        "id_column": config.data.id_column,
+        "estimator": trained["estimator"],
+        "params": trained["params"],
+        "backend": trained["backend"],
+        "training_window": assembled["window"],
+        "batches": assembled["batches"],
+        "validation_results": manifest["validation_results"],
+        "inputs": manifest["inputs"],
+        "fingerprint": assembled["fingerprint"],
+        "rows": {
+            "dataset": assembled["rows"],
+            "train": trained.get("train_rows"),
+            "holdout": trained.get("holdout_rows"),
+        },
+        "holdout_days": evaluated["holdout_days"],
+        "metrics": {"candidate": evaluated["candidate"], "champion": evaluated["champion"]},
+        "primary_metric": config.primary_metric,
+        "gate": gate_result,
+        "parent_version": evaluated["champion_version"],
+        "trigger": {
+            "reason": run.params.get("reason") or "schedule",
+            "drift_report": run.params.get("drift_report"),
+            "request_uri": run.params.get("request_uri"),
+        },
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "run_url": run.run_url,
+        "code_version": code_version(),
+        "fit_seconds": trained.get("fit_seconds"),
+    }
+    approval = "gate" if status == "Rejected" else config.training.approval
+    record = open_registry(config, store).register(
+        model_bytes=store.read_bytes(trained["model_uri"]),
+        reference=reference,
+        metadata=metadata,
+        status=status,
+        reasons=gate_result["reasons"] + ([f"approval: {approval}"] if status != "Rejected" else []),
+        run_key=run_key(run),
+        actor=f"airflow:{run.dag_id}",
+    )
+    log.info("%s: registered %s as %s", config.name, record.version_id, record.status)
+    return {"version": record.version, "version_id": record.version_id, "status": record.status, "uri": record.uri}
+
+
+def route_approval(model: str, context: Mapping[str, Any]) -> str:
+    """Branch: wait for a person when the version is pending, else go straight to the hand-off."""
+    registered = context["ti"].xcom_pull(task_ids=REGISTER)
+    return AWAIT_APPROVAL if registered["status"] == "PendingManualApproval" else HAND_OFF
+
+
+def record_approval(model: str, context: Mapping[str, Any], chosen: str, responded_by: str | None) -> str:
+    """Write a person's answer (Approve/Reject in Airflow's Required Actions) into the registry."""
+    config, run, store = task_setup(model, context)
+    registered = context["ti"].xcom_pull(task_ids=REGISTER)
+    registry = open_registry(config, store)
+    who = responded_by or "unknown"
+    why = f"answered in Airflow Required Actions ({run.dag_id}/{run.run_id})"
+    if chosen == "Approve":
+        record = registry.approve(registered["version"], by=who, why=why)
+    else:
+        record = registry.reject(registered["version"], by=who, why=why)
+    log.info("%s %s is now %s (by %s)", config.name, record.version_id, record.status, who)
+    return str(record.status)
+
+
+# -- 5. hand off and alert -----------------------------------------------------------------------------
+def hand_off(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Hand an approved version to deployment (when auto_deploy); record the hand-off plainly."""
+    config, run, store = task_setup(model, context)
+    registered = context["ti"].xcom_pull(task_ids=REGISTER)
+    record = open_registry(config, store).get(registered["version"])
+    auto_deploy = run.params.get("auto_deploy")
+    auto_deploy = config.training.auto_deploy if auto_deploy is None else bool(auto_deploy)
+    outcome: dict[str, Any] = {
+        "version": record.version,
+        "version_id": record.version_id,
+        "status": record.status,
+        "deploy": False,
+    }
+    if record.status != "Approved":
+        outcome["handoff"] = f"none: {record.version_id} is {record.status}"
+    elif not auto_deploy:
+        outcome["handoff"] = "none: auto_deploy is off (deploy by hand)"
+    elif config.deploy is None:
+        outcome["handoff"] = "none: the config has no deploy section"
+    else:
+        uri = f"{config.paths.handoffs()}{record.version_id}.json"
+        payload = {
+            "model": config.name,
+            "version": record.version,
+            "deploy_dag_id": deploy_dag_id(config.name),
+            "conf": deployment_conf(record.version_id, run),
+            "requested_by": {"dag_id": run.dag_id, "run_id": run.run_id, "url": run.run_url},
+        }
+        store.create_exclusive(uri, json.dumps(payload, indent=2).encode(), content_type="application/json")
+        outcome.update(handoff=uri, deploy=True, conf=payload["conf"])
+    log.info("%s %s: hand-off: %s", config.name, record.version_id, outcome["handoff"])
+    return outcome
+
+
+def deployment_conf(version_id: str, run: RunInfo) -> dict[str, Any]:
+    """The deployment DAG's conf for a version handed off by this run."""
+    return {
+        "version": version_id,
+        "reason": f"approved by retraining ({run.params.get('reason') or 'schedule'})",
+        "requested_by": f"airflow:{run.dag_id}",
+    }
+
+
+def should_deploy(context: Mapping[str, Any]) -> bool:
+    """Short-circuit: trigger the deployment DAG only when the hand-off says so."""
+    return bool((context["ti"].xcom_pull(task_ids=HAND_OFF) or {}).get("deploy"))
+
+
+def alert_registration(model: str, context: Mapping[str, Any]) -> dict[str, str]:
+    """Email + SNS: registered vN with its metrics beside the champion's, or rejected with the reasons."""
+    config, run, store = task_setup(model, context)
+    ti = context["ti"]
+    registered = ti.xcom_pull(task_ids=REGISTER)
+    evaluated = ti.xcom_pull(task_ids=EVALUATE)
+    metric = config.primary_metric
+    champion = evaluated["champion"] or {}
+    figures: dict[str, Any] = {
+        f"candidate {name}": f"{value:.4f}" + (f" (champion {champion[name]:.4f})" if name in champion else "")
+        for name, value in evaluated["candidate"].items()
+    }
+    figures["champion"] = (
+        f"v{evaluated['champion_version']:04d}" if evaluated["champion_version"] else "none (first model)"
+    )
+    figures["status"] = registered["status"]
+    verb = {"Rejected": "rejected", "PendingManualApproval": "registered, waiting for approval"}.get(
+        registered["status"], "registered and approved"
+    )
+    alert = Alert(
+        model=config.name,
+        day=run.day,
+        kind=f"{'rejected' if registered['status'] == 'Rejected' else 'registered'}.{registered['version_id']}",
+        summary=f"{config.name} {registered['version_id']} {verb}: {'; '.join(evaluated['gate']['reasons'])} "
+        f"(primary metric {metric})",
+        figures=figures,
+        report_uri=registered["uri"],
+        run_url=run.run_url,
+    )
+    return send_alert(alert, config, store, context)
+
+
+def approval_needed_alert(model: str, context: Mapping[str, Any], link: str) -> dict[str, str]:
+    """Email + SNS with the link to Airflow's Required Actions page."""
+    config, run, store = task_setup(model, context)
+    registered = context["ti"].xcom_pull(task_ids=REGISTER)
+    alert = Alert(
+        model=config.name,
+        day=run.day,
+        kind=f"approval_needed.{registered['version_id']}",
+        summary=f"{config.name} {registered['version_id']} passed the gate and waits for approval: {link}",
+        figures={"approve or reject": link, "timeout_hours": config.training.approval_timeout_hours},
+        report_uri=registered["uri"],
+        run_url=run.run_url,
+    )
+    return send_alert(alert, config, store, context)

@@ -1,0 +1,181 @@
+"""Holdout metrics and the champion/challenger gate."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from include.modelcare.config.schema import ModelConfig
+from include.modelcare.dev.simulate import generate_batch
+from include.modelcare.errors import TrainingError
+from include.modelcare.ml.estimators import METRICS
+from include.modelcare.ml.evaluation import GateDecision, evaluate, gate
+from include.modelcare.ml.training import fit
+from tests.unit.configs import make_config
+
+pytestmark = pytest.mark.unit
+
+SAMPLE = Path(__file__).resolve().parents[3] / "include" / "models" / "customer_churn.yaml"
+
+
+def gate_config(estimator: str = "LogisticRegression", **gate_settings: Any) -> ModelConfig:
+    """The sample churn config with this estimator and gate."""
+    return make_config(estimator, gate=gate_settings)
+
+
+@pytest.fixture(scope="module")
+def churn_model() -> tuple[ModelConfig, Any, Any]:
+    config = gate_config()
+    model, _ = fit(config, {}, generate_batch(800, seed=21))
+    return config, model, generate_batch(400, seed=22, id_offset=800)
+
+
+# -- evaluate ------------------------------------------------------------------------------------------
+def test_classification_metrics_are_plain_floats(churn_model: tuple[ModelConfig, Any, Any]) -> None:
+    config, model, holdout = churn_model
+    metrics = evaluate(model, holdout, config)
+    assert list(metrics) == list(METRICS["classification"])
+    assert all(type(v) is float and math.isfinite(v) for v in metrics.values())
+    assert 0.7 < metrics["roc_auc"] <= 1 and 0 < metrics["accuracy"] <= 1 and 0 <= metrics["f1"] <= 1
+    assert metrics["log_loss"] > 0
+    json.dumps(metrics)
+
+
+def test_single_class_holdout_is_a_clear_error(churn_model: tuple[ModelConfig, Any, Any]) -> None:
+    config, model, holdout = churn_model
+    with pytest.raises(TrainingError) as err:
+        evaluate(model, holdout[holdout["churned"] == 0], config)
+    assert "the holdout has a single class (churned=0," in str(err.value)
+    assert "roc_auc and log_loss are undefined" in str(err.value)
+
+
+def test_holdout_labels_the_model_never_saw(churn_model: tuple[ModelConfig, Any, Any]) -> None:
+    config, model, holdout = churn_model
+    odd = holdout.assign(churned=holdout["churned"].where(holdout.index % 5 != 0, 2))
+    with pytest.raises(TrainingError, match=r"holdout label\(s\) 2 were not in training"):
+        evaluate(model, odd, config)
+    with pytest.raises(TrainingError, match="the holdout is empty"):
+        evaluate(model, holdout.head(0), config)
+
+
+def test_multiclass_metrics() -> None:
+    raw = yaml.safe_load(SAMPLE.read_text())
+    raw["training"] = {"estimator": "LogisticRegression", "min_rows": 10}
+    raw.pop("performance", None)
+    raw["data"]["target"] = "plan"  # three classes
+    raw["data"]["features"]["categorical"].remove("plan")
+    raw["validation"] = {}
+    config = ModelConfig.model_validate(raw)
+    model, _ = fit(config, {}, generate_batch(600, seed=5))
+    metrics = evaluate(model, generate_batch(300, seed=6), config)
+    assert metrics["roc_auc"] > 0.8 and metrics["log_loss"] > 0
+
+
+def test_regression_metrics() -> None:
+    config = gate_config("Ridge")
+    model, _ = fit(config, {}, generate_batch(600, seed=7))
+    metrics = evaluate(model, generate_batch(300, seed=8), config)
+    assert list(metrics) == list(METRICS["regression"])
+    assert all(type(v) is float for v in metrics.values())
+    assert 0 < metrics["mae"] <= metrics["rmse"] and 0.5 < metrics["r2"] <= 1
+
+
+# -- gate -------------------------------------------------------------------------------------------------
+def test_candidate_beats_champion() -> None:
+    config = gate_config(primary_metric="roc_auc", floor=0.7, min_improvement=0.01)
+    decision = gate(config, {"roc_auc": 0.812, "accuracy": 0.7}, {"roc_auc": 0.790})
+    assert decision.passed is True
+    assert decision.reasons == [
+        "roc_auc 0.812 reaches the floor 0.700",
+        "roc_auc 0.812 beats champion 0.790 by 0.022 (>= 0.010)",
+    ]
+    assert (decision.candidate, decision.champion, decision.floor) == (0.812, 0.790, 0.7)
+
+
+def test_floor_not_reached_fails_even_when_beating_the_champion() -> None:
+    config = gate_config(floor=0.75, min_improvement=0.01)
+    decision = gate(config, {"roc_auc": 0.74}, {"roc_auc": 0.70})
+    assert decision.passed is False
+    assert decision.reasons[0] == "roc_auc 0.740 is below the floor 0.750"
+    assert decision.reasons[1].startswith("roc_auc 0.740 beats champion 0.700 by 0.040")
+
+
+@pytest.mark.parametrize(
+    ("candidate", "champion", "reason"),
+    [
+        (0.795, 0.790, "roc_auc 0.795 improves on champion 0.790 by only 0.005 (needs >= 0.010)"),
+        (0.790, 0.790, "roc_auc 0.790 ties champion 0.790 (needs >= 0.010)"),
+        (0.780, 0.790, "roc_auc 0.780 is worse than champion 0.790 by 0.010 (needs >= 0.010)"),
+    ],
+)
+def test_not_enough_improvement(candidate: float, champion: float, reason: str) -> None:
+    decision = gate(gate_config(min_improvement=0.01), {"roc_auc": candidate}, {"roc_auc": champion})
+    assert decision.passed is False
+    assert decision.reasons == [reason]
+
+
+def test_improvement_exactly_at_the_threshold_passes_despite_float_noise() -> None:
+    decision = gate(gate_config(min_improvement=0.01), {"roc_auc": 0.81}, {"roc_auc": 0.80})  # 0.81-0.80 < 0.01
+    assert decision.passed is True
+
+
+def test_lower_is_better_metric() -> None:
+    config = gate_config("Ridge", floor=10.0, min_improvement=0.5)
+    assert config.primary_metric == "rmse"
+    better = gate(config, {"rmse": 8.0}, {"rmse": 9.0})
+    assert better.passed and better.lower_is_better
+    assert better.reasons == [
+        "rmse 8.000 reaches the floor 10.000 (lower is better)",
+        "rmse 8.000 beats champion 9.000 by 1.000 (>= 0.500) (lower is better)",
+    ]
+    worse = gate(config, {"rmse": 8.8}, {"rmse": 9.0})
+    assert not worse.passed
+    assert worse.reasons[1] == "rmse 8.800 improves on champion 9.000 by only 0.200 (needs >= 0.500) (lower is better)"
+    above_floor = gate(config, {"rmse": 11.0}, None)
+    assert not above_floor.passed
+    assert above_floor.reasons[0] == "rmse 11.000 is above the floor 10.000 (lower is better)"
+    log_loss = gate(
+        gate_config(primary_metric="log_loss", min_improvement=0.01), {"log_loss": 0.40}, {"log_loss": 0.45}
+    )
+    assert log_loss.passed and log_loss.lower_is_better
+
+
+def test_first_model_needs_only_the_floor() -> None:
+    config = gate_config(floor=0.7)
+    first = gate(config, {"roc_auc": 0.71}, None)
+    assert first.passed and first.champion is None
+    assert first.reasons == ["roc_auc 0.710 reaches the floor 0.700", "first model: no champion to beat"]
+    assert not gate(config, {"roc_auc": 0.69}, None).passed
+    no_floor = gate(gate_config(), {"roc_auc": 0.51}, None)
+    assert no_floor.passed and no_floor.reasons == ["first model: no champion to beat"]
+
+
+def test_unusable_numbers_fail_closed() -> None:
+    config = gate_config()
+    assert not gate(config, {"roc_auc": float("nan")}, None).passed
+    missing = gate(config, {"roc_auc": 0.9}, {"accuracy": 0.8})
+    assert not missing.passed and "the champion has no usable roc_auc" in missing.reasons[0]
+    with pytest.raises(TrainingError, match="candidate metrics have no roc_auc"):
+        gate(config, {"accuracy": 0.9}, None)
+
+
+def test_decision_to_dict_is_json_ready() -> None:
+    decision = gate(gate_config(floor=0.7), {"roc_auc": 0.8}, {"roc_auc": 0.75})
+    as_dict = decision.to_dict()
+    assert json.loads(json.dumps(as_dict)) == as_dict
+    assert set(as_dict) == {
+        "passed",
+        "reasons",
+        "primary_metric",
+        "candidate",
+        "champion",
+        "floor",
+        "min_improvement",
+        "lower_is_better",
+    }
+    assert GateDecision(**as_dict) == decision
