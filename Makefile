@@ -77,7 +77,7 @@ docs: $(STAMP)
 
 # The demo's history plus `airflow standalone` with the bundle and the Model Registry page; Ctrl-C stops it.
 up: $(STAMP)
-	$(BIN)/python -m include.modelcare.dev.up
+	$(BIN)/python -m include.modelcare.dev.up $(if $(filter command line,$(origin HOST)),--host $(HOST))
 
 devstack: $(STAMP)
 	$(BIN)/modelcare devstack

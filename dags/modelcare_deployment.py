@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import DAG, Param, TriggerRule, dag, task
+from airflow.sdk import DAG, Param, TriggerRule, chain, dag, task
 
 from include.modelcare.config.catalog import load_catalog
-from include.modelcare.config.schema import ModelConfig
+from include.modelcare.config.schema import DeployConfig, ModelConfig
 from include.modelcare.operators.bake import BakeOperator
 from include.modelcare.operators.defaults import dag_kwargs
+from include.modelcare.operators.params import param_from_field
 from include.modelcare.tasks import deployment as d
 
 DOC = """
@@ -38,12 +39,30 @@ Deploys a registered version to **{targets}** (default `{target}`, strategy `{st
 """
 
 
+def _target_step(name: str, config: ModelConfig, kind: d.TargetKind, step: d.Step) -> Any:
+    """The task of one step of a target kind; a ``ready`` step is a sensor in reschedule mode."""
+    if step.action == "ready":
+        poke, timeout = kind.poll(config)
+
+        # Reschedule mode: between pokes the wait holds no worker slot.
+        @task.sensor(task_id=step.task_id, mode="reschedule", poke_interval=poke, timeout=timeout)
+        def wait(**context: Any) -> bool:
+            return d.target_ready(name, step.task_id, context)
+
+        return wait()
+
+    @task(task_id=step.task_id)
+    def run(**context: Any) -> dict[str, Any]:
+        return d.target_step(name, step.task_id, context)
+
+    return run()
+
+
 def deployment_dag(config: ModelConfig) -> DAG:
     """Wire the deployment DAG of one model."""
     assert config.deploy is not None
     name = config.name
     deploy = config.deploy
-    sagemaker = deploy.sagemaker
 
     @dag(
         **dag_kwargs(
@@ -69,10 +88,16 @@ def deployment_dag(config: ModelConfig) -> DAG:
                 title="Version",
                 description="e.g. v3 (empty: the latest Approved version).",
             ),
-            "target": Param(deploy.target, enum=deploy.targets(), title="Target"),
-            "strategy": Param(deploy.strategy, enum=["all_at_once", "canary", "linear"], title="Traffic shift"),
-            "canary_percent": Param(deploy.canary_percent, type="integer", minimum=1, maximum=50, title="Canary %"),
-            "bake_minutes": Param(deploy.bake_minutes, type="number", minimum=0, maximum=1440, title="Bake (minutes)"),
+            "target": param_from_field(
+                DeployConfig, "target", default=deploy.target, enum=deploy.targets(), title="Target"
+            ),
+            "strategy": param_from_field(DeployConfig, "strategy", default=deploy.strategy, title="Traffic shift"),
+            "canary_percent": param_from_field(
+                DeployConfig, "canary_percent", default=deploy.canary_percent, title="Canary %"
+            ),
+            "bake_minutes": param_from_field(
+                DeployConfig, "bake_minutes", default=deploy.bake_minutes, title="Bake (minutes)"
+            ),
             "force": Param(
                 False, type="boolean", title="Force", description="Deploy a version that is not Approved (recorded)."
             ),
@@ -93,10 +118,6 @@ def deployment_dag(config: ModelConfig) -> DAG:
         @task(task_id=d.SHOW_PLAN)
         def show_plan(**context: Any) -> list[dict[str, Any]]:
             return d.show_plan(name, context)
-
-        @task(task_id=d.SHIFT_LAMBDA)
-        def shift_lambda_traffic(**context: Any) -> dict[str, Any]:
-            return d.shift_lambda_traffic(name, context)
 
         @task(task_id=d.SMOKE, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def smoke_test(**context: Any) -> dict[str, Any]:
@@ -125,33 +146,10 @@ def deployment_dag(config: ModelConfig) -> DAG:
         route >> show_plan()
         smoke = smoke_test()
         moved: list[Any] = []
-        if "lambda" in deploy.targets():
-            shifted = shift_lambda_traffic()
-            route >> shifted >> smoke
-            moved.append(shifted)
-        if sagemaker is not None:
-
-            @task(task_id=d.PREPARE_ENDPOINT)
-            def prepare_endpoint(**context: Any) -> dict[str, Any]:
-                return d.prepare_endpoint(name, context)
-
-            @task(task_id=d.DEPLOY_ENDPOINT)
-            def deploy_endpoint(**context: Any) -> dict[str, Any]:
-                return d.deploy_endpoint(name, context)
-
-            # Reschedule mode: between pokes the wait holds no worker slot.
-            @task.sensor(
-                task_id=d.WAIT_ENDPOINT,
-                mode="reschedule",
-                poke_interval=sagemaker.poll_seconds,
-                timeout=sagemaker.timeout_minutes * 60,
-            )
-            def wait_for_endpoint(**context: Any) -> bool:
-                return d.endpoint_in_service(name, context)
-
-            endpoint_steps = [prepare_endpoint(), deploy_endpoint(), wait_for_endpoint()]
-            route >> endpoint_steps[0] >> endpoint_steps[1] >> endpoint_steps[2] >> smoke
-            moved += endpoint_steps
+        for kind in d.configured_kinds(config):  # one chain of steps per configured target
+            steps = [_target_step(name, config, kind, step) for step in kind.steps]
+            chain(route, *steps, smoke)
+            moved += steps
         promoted = smoke >> bake >> promote()
         promoted >> alert_deployed()
         [*moved, smoke, bake, promoted] >> roll_back()

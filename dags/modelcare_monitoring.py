@@ -13,8 +13,9 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import DAG, Param, dag, task
 
 from include.modelcare.config.catalog import load_catalog
-from include.modelcare.config.schema import ModelConfig
+from include.modelcare.config.schema import DriftConfig, ModelConfig
 from include.modelcare.operators.defaults import dag_kwargs
+from include.modelcare.operators.params import param_from_field
 from include.modelcare.tasks import monitoring as m
 
 DOC = """
@@ -71,10 +72,10 @@ def monitoring_dag(config: ModelConfig) -> DAG:
                 title="Batch date",
                 description="The dt=YYYY-MM-DD partition to check. Empty: the run's logical date.",
             ),
-            "reference_uri": Param(
-                None,
-                type=["null", "string"],
-                pattern=r"^(s3://[a-z0-9][a-z0-9.-]+/.+|/.+)$",
+            "reference_uri": param_from_field(
+                DriftConfig,
+                "reference_uri",
+                default=None,
                 title="Reference data",
                 description="Override the reference data (s3:// URI or absolute path). Empty: the model's baseline.",
             ),

@@ -1,7 +1,8 @@
 """Retraining DAGs, one per model config: assemble, train, evaluate, gate, register, approve, hand off.
 
-Wiring only: every task body is one call into ``include.modelcare.tasks.retraining``. The training
-backend (local fit or SageMaker training job) is chosen by the model's config at parse time.
+Wiring only: every task body is one call into ``include.modelcare.tasks.training_set`` (the training
+set) or ``include.modelcare.tasks.retraining`` (everything after it). The training backend (local fit
+or SageMaker training job) is chosen by the model's config at parse time.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import DAG, Param, TriggerRule, dag, task
 
 from include.modelcare.config.catalog import load_catalog
-from include.modelcare.config.schema import ModelConfig
+from include.modelcare.config.schema import ModelConfig, TrainingConfig
 from include.modelcare.operators.approval import ApprovalNeededAlert, RegistryApprovalOperator
 from include.modelcare.operators.defaults import dag_kwargs
+from include.modelcare.operators.params import param_from_field
 from include.modelcare.tasks import retraining as r
+from include.modelcare.tasks import training_set as ts
 
 DOC = """
 ### Retraining of `{name}`
@@ -62,11 +65,11 @@ def retraining_dag(config: ModelConfig) -> DAG:
         ),
         params={
             "reason": Param("manual", type="string", minLength=1, title="Reason", description="Why this retraining."),
-            "window_weeks": Param(
-                None,
-                type=["null", "integer"],
-                minimum=2,
-                maximum=260,
+            "window_weeks": param_from_field(
+                TrainingConfig,
+                "window_weeks",
+                default=None,
+                nullable=True,
                 title="Training window (weeks)",
                 description=f"Empty: {training.window_weeks} weeks (config) unless start/end dates are given.",
             ),
@@ -74,16 +77,19 @@ def retraining_dag(config: ModelConfig) -> DAG:
             "end_date": Param(
                 None, type=["null", "string"], format="date", title="Window end date (default: run date)"
             ),
-            "hyperparameters": Param(
-                {},
-                type="object",
+            "hyperparameters": param_from_field(
+                TrainingConfig,
+                "params",
+                default={},
                 title="Hyperparameter overrides",
                 description=f"JSON object of {training.estimator} parameters, checked against the estimator.",
             ),
             "force": Param(False, type="boolean", title="Force", description="Retrain even when no new data arrived."),
-            "auto_deploy": Param(
-                None,
-                type=["null", "boolean"],
+            "auto_deploy": param_from_field(
+                TrainingConfig,
+                "auto_deploy",
+                default=None,
+                nullable=True,
                 title="Hand off to deployment",
                 description=f"Empty: {training.auto_deploy} (config).",
             ),
@@ -94,7 +100,7 @@ def retraining_dag(config: ModelConfig) -> DAG:
     def retrain() -> None:
         @task(task_id=r.ASSEMBLE)
         def assemble_training_set(**context: Any) -> dict[str, Any]:
-            return r.assemble_training_set(name, context)
+            return ts.assemble_training_set(name, context)
 
         assembled = assemble_training_set()
         if training.backend == "local":

@@ -11,6 +11,14 @@ class ConfigError(ModelcareError):
     """A model config file is missing, unreadable or invalid (message names file and field)."""
 
 
+class ConfigProblems(ConfigError):
+    """Valid config files whose deeper checks failed (timetables, hyperparameters); lines by model name."""
+
+    def __init__(self, message: str, *, problems: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
 class DataNotFound(ModelcareError):
     """An expected object (batch, reference, report) does not exist."""
 

@@ -6,16 +6,35 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from include.modelcare.config.catalog import load_catalog
+from include.modelcare.operators import defaults
 from tests.airflow_env import DAGS, REPO
+from tests.house_rules import HEAVY_MODULES
 
 pytestmark = pytest.mark.dags
 
-HEAVY = ("pandas", "numpy", "sklearn", "great_expectations", "evidently", "boto3", "botocore", "scipy", "skops")
-SAMPLE = REPO / "include" / "models" / "customer_churn.yaml"
+SHIPPED_MODELS = REPO / "include" / "models"
+SAMPLE = SHIPPED_MODELS / "customer_churn.yaml"
+# What the DAG files build from the shipped catalog: a monitoring and a retraining DAG per model, a
+# deployment DAG per model with a ``deploy`` section, and the catalog-wide DAGs. Known at collection
+# time, so each DAG is its own test (and the parse must give exactly these, so none goes untested).
+CATALOG_DAG_IDS = ("modelcare_catalog_check",)
+SHIPPED_DAG_IDS = sorted(
+    [
+        *CATALOG_DAG_IDS,
+        *(
+            defaults.dag_id(job, config.name)
+            for config in load_catalog(SHIPPED_MODELS).models.values()
+            for job in ("monitor", "retrain", *(["deploy"] if config.deploy is not None else []))
+        ),
+    ]
+)
 
 
 def _dagbag(models_dir: Path | None = None, monkeypatch: pytest.MonkeyPatch | None = None):  # type: ignore[no-untyped-def]
@@ -26,28 +45,35 @@ def _dagbag(models_dir: Path | None = None, monkeypatch: pytest.MonkeyPatch | No
     return DagBag(dag_folder=str(DAGS))
 
 
-def test_no_import_errors_with_the_shipped_catalog() -> None:
-    bag = _dagbag()
-    assert bag.import_errors == {}
-    assert {"modelcare_monitor_customer_churn", "modelcare_retrain_customer_churn"} <= set(bag.dag_ids)
+@pytest.fixture(scope="module")
+def shipped_bag() -> Iterator[Any]:
+    """One parse of dags/ with the shipped catalog, shared by the tests that only read it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MODELCARE_MODELS_DIR", raising=False)
+        yield _dagbag()
 
 
-def test_dags_follow_house_rules() -> None:
-    bag = _dagbag()
-    assert bag.dags, "no DAGs parsed"
-    for dag_id, dag in bag.dags.items():
-        assert "modelcare" in dag.tags, dag_id
-        assert dag.doc_md and len(dag.doc_md) > 100, f"{dag_id} has no doc_md"
-        assert dag.max_active_runs == 1, dag_id
-        assert not dag.catchup, dag_id
-        for t in dag.tasks:
-            assert t.owner == "ml-platform", f"{dag_id}.{t.task_id} owner {t.owner}"
-            assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
-            assert t.on_failure_callback, f"{dag_id}.{t.task_id} has no failure alert"
+def test_no_import_errors_with_the_shipped_catalog(shipped_bag: Any) -> None:
+    assert shipped_bag.import_errors == {}
+    assert sorted(shipped_bag.dag_ids) == SHIPPED_DAG_IDS  # so the per-DAG tests below cover every DAG
 
 
-def test_monitoring_dag_shape() -> None:
-    dag = _dagbag().dags["modelcare_monitor_customer_churn"]
+@pytest.mark.parametrize("dag_id", SHIPPED_DAG_IDS)
+def test_dag_follows_house_rules(shipped_bag: Any, dag_id: str) -> None:
+    dag = shipped_bag.dags[dag_id]
+    assert "modelcare" in dag.tags
+    assert dag.doc_md and len(dag.doc_md) > 100, "no doc_md"
+    assert dag.max_active_runs == 1
+    assert not dag.catchup
+    assert dag.tasks, "no tasks"
+    for t in dag.tasks:
+        assert t.owner == "ml-platform", f"{t.task_id} owner {t.owner}"
+        assert t.retries >= 1, f"{t.task_id} has no retries"
+        assert t.on_failure_callback, f"{t.task_id} has no failure alert"
+
+
+def test_monitoring_dag_shape(shipped_bag: Any) -> None:
+    dag = shipped_bag.dags["modelcare_monitor_customer_churn"]
     assert {t.task_id for t in dag.tasks} == {
         "resolve_batch",
         "report_missing_batch",
@@ -77,7 +103,7 @@ def test_parsing_does_not_import_heavy_modules() -> None:
         from airflow.dag_processing.dagbag import DagBag
         bag = DagBag(dag_folder={str(DAGS)!r})
         assert not bag.import_errors, bag.import_errors
-        heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+        heavy = sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)
         print("HEAVY=" + ",".join(heavy))
         """
     )
@@ -104,8 +130,8 @@ def test_broken_config_is_reported_and_others_still_load(tmp_path: Path, monkeyp
     assert "broken_model.yaml" in message and "task" in message and "clustering" in message
 
 
-def test_retraining_dag_shape() -> None:
-    dag = _dagbag().dags["modelcare_retrain_customer_churn"]
+def test_retraining_dag_shape(shipped_bag: Any) -> None:
+    dag = shipped_bag.dags["modelcare_retrain_customer_churn"]
     assert {t.task_id for t in dag.tasks} == {
         "assemble_training_set",
         "train_candidate",
@@ -148,8 +174,8 @@ def test_sagemaker_backend_wires_the_provider_training_operator(
     assert "train_candidate" not in dag.task_ids
 
 
-def test_deployment_dag_shape_and_form() -> None:
-    dag = _dagbag().dags["modelcare_deploy_customer_churn"]
+def test_deployment_dag_shape_and_form(shipped_bag: Any) -> None:
+    dag = shipped_bag.dags["modelcare_deploy_customer_churn"]
     assert dag.schedule is None or str(dag.timetable.summary) in {"None", "Never"}
     assert dag.max_active_runs == 1
     assert dag.get_task("route_deployment").downstream_task_ids == {
@@ -188,12 +214,12 @@ def test_no_deploy_section_means_no_deployment_dag(tmp_path: Path, monkeypatch: 
     ("param", "value"),
     [("version", "v1; drop"), ("target", "kubernetes"), ("canary_percent", 80), ("bake_minutes", -1)],
 )
-def test_bad_deployment_form_is_refused_with_the_param_named(param: str, value: object) -> None:
+def test_bad_deployment_form_is_refused_with_the_param_named(shipped_bag: Any, param: str, value: object) -> None:
     import copy
 
     from airflow.sdk.exceptions import ParamValidationError
 
-    dag = _dagbag().dags["modelcare_deploy_customer_churn"]
+    dag = shipped_bag.dags["modelcare_deploy_customer_churn"]
     params = copy.deepcopy(dag.params)
     with pytest.raises(ParamValidationError, match=param):
         params[param] = value

@@ -14,6 +14,24 @@ from tests.integration.conftest import Harness
 pytestmark = pytest.mark.e2e
 
 DAY = dt.date(2026, 3, 2)
+HOSTILE_DAY = dt.date(2026, 2, 23)
+# A category value that closes Evidently's <script> block and runs a same-origin API call with the viewer's
+# session. No double quotes and no spaces: it must survive JSON encoding and an unquoted HTML attribute.
+PAYLOAD = (
+    "</script><img src=x onerror=fetch('/api/v2/dags').then(function(r){return(r.json())})"
+    ".then(function(j){document.documentElement.setAttribute('data-xss','read:'+j.total_entries)})"
+    ".catch(function(e){document.documentElement.setAttribute('data-xss','blocked')})>"
+)
+
+
+def _plant(h: Harness, day: dt.date, column: str, share: float) -> None:
+    """Overwrite ``column`` in ``share`` of the batch's rows with the payload (passes values_mostly 0.99)."""
+    from include.modelcare.storage.tables import read_table, write_table
+
+    [uri] = [u for u in h.store.list(h.config.paths.incoming(day)) if u.endswith(".parquet")]
+    frame = read_table(uri, "parquet", h.store)
+    frame.loc[frame.index[: max(1, int(len(frame) * share))], column] = PAYLOAD
+    write_table(frame, uri, "parquet", h.store)
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +43,9 @@ def history(harness_session: Harness) -> Harness:
     h.reset()
     v1 = register_simulated_version(h.registry, h.config, seed=1)
     register_simulated_version(h.registry, h.config, seed=2, status="PendingManualApproval")
+    h.seed(HOSTILE_DAY, Scenario.clean())
+    _plant(h, HOSTILE_DAY, "region", 0.005)
+    h.run(HOSTILE_DAY)
     h.seed(DAY, Scenario.clean())
     h.run(DAY)
     h.registry.set_alias("production", v1.version, by="e2e", why="first deployment")
@@ -80,4 +101,29 @@ def test_the_page_refuses_a_browser_that_is_not_logged_in(airflow_ui: AirflowUI,
     response = page.goto(f"{airflow_ui.url}/modelcare/")
     assert response is not None and response.status == 401
     assert "Not authenticated" in page.content()
+    context.close()
+
+
+def test_a_report_cannot_act_with_the_viewers_session(history: Harness, airflow_ui: AirflowUI, browser: Any) -> None:
+    """Stored XSS through batch data: the report is served sandboxed (opaque origin), so the planted script runs
+    but its same-origin API call with the viewer's session fails; the page frames reports with sandbox too."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    page = context.new_page()
+    _log_in(page, airflow_ui)
+    url = f"{airflow_ui.url}/modelcare/models/customer_churn/reports/{HOSTILE_DAY.isoformat()}/drift"
+    response = page.goto(url)
+    assert response is not None and response.status == 200
+    assert "onerror=fetch('/api/v2/dags')" in response.text(), "the payload did not reach the report"
+    page.wait_for_function("document.documentElement.hasAttribute('data-xss')", timeout=30_000)
+    outcome = page.evaluate("document.documentElement.getAttribute('data-xss')")
+    print(f"injected script's fetch('/api/v2/dags') with the viewer's session: {outcome}")
+    assert outcome == "blocked", f"the planted script read the Airflow API as the viewer: {outcome}"
+    assert "sandbox" in (response.headers.get("content-security-policy") or "")
+    assert response.headers.get("x-content-type-options") == "nosniff"
+
+    page.goto(f"{airflow_ui.url}/modelcare/models/customer_churn")
+    frame = page.locator("iframe[title^='drift report']").first
+    expect(frame).to_have_attribute("sandbox", "allow-scripts")
     context.close()

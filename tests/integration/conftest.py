@@ -94,12 +94,12 @@ class Harness:
         seed_model(self.store, self.config, weeks, scenarios or {}, rows_per_batch=1500, reference_rows=3000)
 
     def mails(self) -> list[Any]:
-        from include.modelcare.dev.devstack import read_mails
+        from include.modelcare.dev.mail import read_mails
 
         return read_mails(self.mail_dir)
 
     def sns(self) -> list[dict[str, Any]]:
-        from include.modelcare.dev.devstack import read_sns_messages
+        from include.modelcare.dev.bootstrap import read_sns_messages
 
         return read_sns_messages(self.queue_url)
 

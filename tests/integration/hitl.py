@@ -27,19 +27,19 @@ def answer_when_waiting(
     answer = Answer()
 
     def _answer() -> None:
-        from airflow import settings
         from airflow.models.hitl import HITLDetail
         from airflow.models.taskinstance import TaskInstance
         from airflow.models.trigger import handle_event_submit
         from airflow.sdk import timezone
         from airflow.triggers.base import TriggerEvent
+        from airflow.utils.session import create_session
         from airflow.utils.state import TaskInstanceState
         from sqlalchemy import select
 
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
-                with settings.Session() as session:
+                with create_session() as session:
                     ti = session.scalar(
                         select(TaskInstance).where(
                             TaskInstance.dag_id == dag_id,
@@ -51,7 +51,7 @@ def answer_when_waiting(
                     # running races its own state change and leaves dag.test() waiting forever.
                     waiting = ti is not None and ti.state == TaskInstanceState.AWAITING_INPUT
                     detail = session.get(HITLDetail, ti.id) if waiting and ti is not None else None
-                    if detail is not None and detail.responded_at is None:
+                    if ti is not None and detail is not None and detail.responded_at is None:
                         detail.chosen_options = [option]
                         detail.responded_at = timezone.utcnow()
                         detail.responded_by = {"id": user, "name": user}
@@ -75,12 +75,12 @@ def answer_when_waiting(
 
 def _fail_waiting_task(dag_id: str, run_id: str, task_id: str) -> None:
     """Fail the waiting task so dag.test() returns instead of waiting forever."""
-    from airflow import settings
     from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
     from airflow.utils.state import TaskInstanceState
     from sqlalchemy import update
 
-    with settings.Session() as session:
+    with create_session() as session:
         session.execute(
             update(TaskInstance)
             .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id)
@@ -91,14 +91,14 @@ def _fail_waiting_task(dag_id: str, run_id: str, task_id: str) -> None:
 
 def _watch_until_finished(dag_id: str, run_id: str, task_id: str, deadline: float) -> None:
     """After answering, fail the task if it has not finished by the deadline (never hang a test)."""
-    from airflow import settings
     from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
     from airflow.utils.state import TaskInstanceState
     from sqlalchemy import select
 
     finished = {TaskInstanceState.SUCCESS, TaskInstanceState.FAILED, TaskInstanceState.SKIPPED}
     while time.monotonic() < deadline:
-        with settings.Session() as session:
+        with create_session() as session:
             state = session.scalar(
                 select(TaskInstance.state).where(
                     TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id

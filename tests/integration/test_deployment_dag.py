@@ -32,7 +32,7 @@ def _register(h: Harness, seed: int, status: str = "Approved") -> Any:
 def _reset_targets(h: Harness, devstack: Any) -> None:
     """No endpoint, no alias, a fresh function and all alarms OK (moto keeps them across tests)."""
     from include.modelcare.deploy.requests import endpoint_name
-    from include.modelcare.dev.devstack import bootstrap_deploy_targets
+    from include.modelcare.dev.bootstrap import bootstrap_deploy_targets
 
     sm, lam, cw = devstack.client("sagemaker"), devstack.client("lambda"), devstack.client("cloudwatch")
     config = h.config
@@ -277,25 +277,26 @@ def test_rejected_version_is_refused_and_dry_run_changes_nothing(deploy_harness:
 
 
 def test_dry_run_lists_the_calls_it_would_make(deploy_harness: Harness) -> None:
+    from include.modelcare.deploy.plan import Live
     from include.modelcare.tasks.deployment import planned_calls
+    from tests.unit.deploy.plans import make_plan
 
     h = deploy_harness
     v1 = _register(h, 1)
-    plan = {
-        "version": v1.version,
-        "version_id": v1.version_id,
-        "target": "sagemaker",
-        "strategy": "canary",
-        "canary_percent": 10,
-        "linear_step_percent": 25,
-        "alarms": ["modelcare-customer-churn-errors"],
-        "previous": {"version": None, "ref": None, "exists": False},
-        "package_uri": "s3://b/p/model.tar.gz",
-        "model_uri": v1.uri + "/model.skops",
-        "model_sha256": v1.artifacts["model.skops"]["sha256"],
-        "features": {"numerical": ["a"], "categorical": []},
-    }
-    calls = [c["call"] for c in planned_calls(h.config, plan)]
+    plan = make_plan(
+        h.config,
+        "sagemaker",
+        version=v1.version,
+        version_id=v1.version_id,
+        strategy="canary",
+        canary_percent=10,
+        alarms=["modelcare-customer-churn-errors"],
+        package_uri="s3://b/p/model.tar.gz",
+        model_uri=v1.uri + "/model.skops",
+        model_sha256=v1.artifacts["model.skops"]["sha256"],
+        features={"numerical": ["a"], "categorical": []},
+    )
+    calls = [c["call"] for c in planned_calls(plan)]
     assert calls == [
         "s3:PutObject",
         "sagemaker:CreateModel",
@@ -304,9 +305,9 @@ def test_dry_run_lists_the_calls_it_would_make(deploy_harness: Harness) -> None:
         "sagemaker-runtime:InvokeEndpoint",
         "cloudwatch:DescribeAlarms",
     ]
-    plan["previous"] = {"version": 1, "ref": "x-v0001-aaaaaaaa", "exists": True}
-    assert "sagemaker:UpdateEndpoint" in [c["call"] for c in planned_calls(h.config, plan)]
-    json.dumps(planned_calls(h.config, plan))  # the XCom must be JSON
+    plan = plan.model_copy(update={"previous": Live(version=1, ref="x-v0001-aaaaaaaa", exists=True)})
+    assert "sagemaker:UpdateEndpoint" in [c["call"] for c in planned_calls(plan)]
+    json.dumps(planned_calls(plan))  # the XCom must be JSON
 
 
 def test_re_run_of_resolve_keeps_the_first_plan(deploy_harness: Harness) -> None:

@@ -39,6 +39,9 @@ def test_clean_week_passes_without_retraining(harness: Harness) -> None:
     assert validation["success"] is True and validation["rows"] == 1500
     drift = harness.store.read_json(paths.reports(CLEAN_DAY) + "drift.json")
     assert drift["drift_detected"] is False
+    # The measured share has its own name; the former key is still written for readers of old reports.
+    assert 0 <= drift["share_drifted"] < harness.config.drift.drift_share
+    assert drift["drift_share"] == drift["share_drifted"]
     assert harness.store.read_bytes(paths.reports(CLEAN_DAY) + "drift.html").lstrip().lower().startswith(b"<")
     assert not harness.store.exists(paths.retrain_request(CLEAN_DAY))
     assert harness.mails() == [] and harness.sns() == []
@@ -67,6 +70,7 @@ def test_drifted_week_requests_retraining_and_alerts_once(harness: Harness) -> N
     assert "drift detected" in str(mails[0]["Subject"]) and "2026-03-09" in str(mails[0]["Subject"])
     body = mails[0].get_body(preferencelist=("html", "plain")).get_content()
     assert "monthly_charges" in body and "drift.html" in body and "/dags/modelcare_monitor_customer_churn/runs/" in body
+    assert "share_drifted" in body and f"{drift['share_drifted']:.0%} ({drift['n_drifted']} of" in body
     messages = harness.sns()
     assert len(messages) == 1
     assert "drift detected" in messages[0]["Subject"] and "monthly_charges" in messages[0]["Message"]
@@ -168,3 +172,74 @@ def test_broken_config_in_the_catalog_does_not_stop_the_good_model() -> None:
     assert "modelcare_monitor_customer_churn" in bag.dag_ids
     (message,) = bag.import_errors.values()
     assert "broken_model.yaml" in message and "data.id_column" in message
+
+
+UNREADABLE_DAY = dt.date(2026, 3, 30)
+
+
+def _unreadable(kind: str, good: bytes) -> tuple[str, bytes]:
+    """(file name, bytes) of a batch that cannot be read as the model's parquet."""
+    import io
+
+    import pandas as pd
+
+    frame = pd.read_parquet(io.BytesIO(good))
+    if kind == "zero rows":
+        buffer = io.BytesIO()
+        frame.head(0).to_parquet(buffer, index=False)
+        return "part-000.parquet", buffer.getvalue()
+    if kind == "truncated parquet":
+        return "part-000.parquet", good[: len(good) // 2]
+    if kind == "random bytes":
+        return "part-000.parquet", bytes(range(256)) * 64
+    if kind == "csv named parquet":
+        return "part-000.parquet", frame.to_csv(sep=";", index=False).encode()
+    return "part-000.csv", frame.to_csv(index=False).encode()  # a CSV in a parquet model's partition
+
+
+@pytest.mark.parametrize("kind", ["zero rows", "random bytes", "csv in a parquet partition"])
+def test_an_unreadable_batch_is_quarantined_with_its_reason_not_retried(harness: Harness, kind: str) -> None:
+    from include.modelcare.dev.simulate import Scenario
+
+    harness.seed(UNREADABLE_DAY, Scenario.clean())
+    paths = harness.config.paths
+    [good] = [u for u in harness.store.list(paths.incoming(UNREADABLE_DAY)) if u.endswith(".parquet")]
+    name, data = _unreadable(kind, harness.store.read_bytes(good))
+    harness.store.delete(good)
+    harness.store.write_bytes(paths.incoming(UNREADABLE_DAY) + name, data)
+
+    states = harness.run(UNREADABLE_DAY)
+
+    assert states["validate_batch"] == "failed", states  # failed at once: no up_for_retry
+    assert states["report_missing_batch"] == "skipped", "a batch in the wrong format is not a missing batch"
+    assert harness.store.list(paths.incoming(UNREADABLE_DAY)) == []
+    reason = harness.store.read_json(paths.quarantine(UNREADABLE_DAY) + "_REASON.json")
+    assert reason["success"] is False and reason["rows"] == 0
+    assert reason["headline"].startswith("unreadable batch: "), reason["headline"]
+    assert harness.store.exists(paths.quarantine(UNREADABLE_DAY) + name)
+    mails = harness.mails()
+    assert len(mails) == 1 and "failed validation" in str(mails[0]["Subject"])
+    assert "unreadable batch" in mails[0].get_body(preferencelist=("html", "plain")).get_content()
+
+
+def test_files_added_after_validation_are_not_used(harness: Harness) -> None:
+    """validation.json lists the files (key + ETag) it validated; drift and retraining read exactly those."""
+    from include.modelcare.dev.simulate import Scenario
+
+    harness.seed(CLEAN_DAY, Scenario.clean())
+    paths = harness.config.paths
+    states = harness.run(CLEAN_DAY)
+    assert states["measure_drift"] == "success"
+    validation = harness.store.read_json(paths.validation_result(CLEAN_DAY))
+    assert [f["uri"].rsplit("/", 1)[-1] for f in validation["files"]] == ["part-000.parquet"]
+    assert all(f["etag"] and f["bytes"] > 0 for f in validation["files"])
+
+    from include.modelcare.errors import DataError
+    from include.modelcare.tasks.monitoring import validated_batch
+
+    late = paths.incoming(CLEAN_DAY) + "part-001.parquet"
+    harness.store.copy(validation["files"][0]["uri"], late)
+    assert len(validated_batch(harness.config, CLEAN_DAY, harness.store)) == validation["rows"]
+    harness.store.write_bytes(validation["files"][0]["uri"], b"PAR1 replaced after validation")
+    with pytest.raises(DataError, match="changed after it was validated"):
+        validated_batch(harness.config, CLEAN_DAY, harness.store)

@@ -15,10 +15,10 @@ WEEKS = [dt.date(2026, 4, 6) + dt.timedelta(weeks=i) for i in range(5)]  # Monda
 
 
 def _retrain_runs(model: str) -> dict[str, dict]:
-    from airflow import settings
     from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
 
-    with settings.Session() as session:
+    with create_session() as session:
         runs = session.query(DagRun).filter(DagRun.dag_id == f"modelcare_retrain_{model}").all()
         return {r.run_id: dict(r.conf or {}) for r in runs}
 

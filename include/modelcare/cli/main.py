@@ -25,7 +25,10 @@ EXIT_OK, EXIT_FINDING, EXIT_ERROR = 0, 1, 2
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate config files (default: the whole catalog)."""
+    """Validate config files (default: the whole catalog): the schema, then the timetables and the
+    estimator's hyperparameters (the checks DAG parsing is too light for)."""
+    from include.modelcare.tasks.catalog import deep_problems
+
     paths = [Path(p) for p in args.paths] or config_files()
     if not paths:
         raise ConfigError(f"{models_dir()}: no model configs (*.yaml) found")
@@ -36,6 +39,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             failures += 1
             print(f"INVALID {exc}")
+            continue
+        problems = deep_problems(config)
+        if problems:
+            failures += 1
+            print(f"INVALID {path}: " + "; ".join(problems))
         else:
             print(f"ok      {path}: {config.name} ({config.task}, {len(config.data.features.all)} features)")
     return EXIT_FINDING if failures else EXIT_OK
@@ -69,7 +77,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     store = ObjectStore()
     current = read_table(args.current, guess_format(args.current, config.data.format), store)
     reference = read_table(args.reference, guess_format(args.reference, config.data.format), store)
-    result, snapshot = compute_drift(current, reference, config)
+    result, snapshot = compute_drift(current, reference, config.data.features, config.drift, name=config.name)
     payload: dict[str, Any] = result.to_dict()
     if args.report:
         target = args.report

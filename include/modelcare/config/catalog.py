@@ -10,6 +10,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -21,6 +22,26 @@ log = logging.getLogger(__name__)
 
 # libyaml's loader is ~10x faster than the pure-Python one; both only build plain types.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_YAML_LOADER):  # type: ignore[misc,valid-type]
+    """Refuses a mapping that repeats a key: YAML says keys are unique, PyYAML silently keeps the last one,
+    so a second ``training:`` block would override the first without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in lines:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {lines[key] + 1})", key_node.start_mark
+                )
+            lines[key] = key_node.start_mark.line
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)
+        return mapping
+
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
@@ -46,9 +67,11 @@ def load_model_config(path: str | Path) -> ModelConfig:
     """Read and validate one model config; raise ``ConfigError`` naming the file and the field."""
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(), Loader=_YAML_LOADER)
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

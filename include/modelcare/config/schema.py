@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,6 +17,40 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
+# Airflow's cron presets (airflow/sdk/definitions/timetables/_cron.py CRON_PRESETS, plus @once/@continuous).
+CRON_PRESETS = frozenset({"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"})
+
+
+def check_prefix(value: str) -> str:
+    """An S3 key prefix of plain path segments (letters, digits, ``._=-``): no ``..``, no empty segment."""
+    value = value.strip("/")
+    bad = [s for s in value.split("/") if not _PREFIX_SEGMENT.match(s) or set(s) == {"."}] if value else []
+    if bad:
+        raise ValueError(
+            f"{value!r} is not a safe key prefix: segment(s) {', '.join(map(repr, bad))} "
+            "(use letters, digits, '.', '_', '=', '-' between '/'; no '..')"
+        )
+    return value
+
+
+def check_schedule(value: str | None) -> str | None:
+    """A cron expression croniter accepts (as Airflow's timetables do) or one of Airflow's presets."""
+    if value is None or value in CRON_PRESETS:
+        return value
+    from croniter import croniter  # what Airflow's CronMixin.validate() uses; no Airflow import
+
+    if not croniter.is_valid(value):
+        presets = ", ".join(sorted(CRON_PRESETS))
+        raise ValueError(f"{value!r} is not a cron expression (e.g. '0 6 * * 1') nor a preset ({presets})")
+    return value
+
+
+# Reference data: an s3:// URI or an absolute local path (a relative one would depend on the worker's cwd).
+REFERENCE_URI_PATTERN = r"^(s3://[a-z0-9][a-z0-9.-]+/.+|/.+)$"
+# The choices of a deployment, named once: the deploy code and the trigger form use these types.
+TargetName = Literal["sagemaker", "lambda"]
+DeployStrategy = Literal["all_at_once", "canary", "linear"]
 
 
 class _Strict(BaseModel):
@@ -58,7 +93,7 @@ class DataConfig(_Strict):
     @field_validator("prefix")
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
-        return value.strip("/")
+        return check_prefix(value)
 
     @model_validator(mode="after")
     def _columns_are_distinct(self) -> DataConfig:
@@ -115,6 +150,7 @@ class DriftConfig(_Strict):
 
     reference_uri: str | None = Field(
         None,
+        pattern=REFERENCE_URI_PATTERN,
         description="Baseline reference data until a registered production model provides one "
         "(default: s3://<bucket>/<prefix>/<name>/baseline/reference.<format>).",
     )
@@ -146,6 +182,11 @@ class Schedules(_Strict):
     retraining: str | None = Field("@weekly", description="Schedule of the retraining DAG (None: manual only).")
     timezone: str = Field("UTC", description="Timezone of the schedules and of batch dates.")
     start_date: dt.date = Field(dt.date(2026, 1, 1), description="First date the schedules cover (no catch-up).")
+
+    @field_validator("monitoring", "retraining")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        return check_schedule(value)
 
     @field_validator("timezone")
     @classmethod
@@ -232,7 +273,7 @@ class TrainingConfig(_Strict):
 
     estimator: str = Field("LogisticRegression", description="scikit-learn estimator class from the allowlist.")
     params: dict[str, Any] = Field(default_factory=dict, description="Hyperparameters of the estimator.")
-    window_weeks: int = Field(8, ge=2, description="Labelled batches of this many weeks form the training set.")
+    window_weeks: int = Field(8, ge=2, le=260, description="Labelled batches of this many weeks form the training set.")
     holdout_weeks: int = Field(1, ge=1, description="The most recent weeks of the window are the out-of-time holdout.")
     min_rows: int = Field(500, ge=10, description="Fewest training rows to train at all.")
     seed: int = Field(42, description="Random seed of the split, the estimator and the reference sample.")
@@ -275,6 +316,11 @@ class RegistryConfig(_Strict):
         None, description="Mirror versions into this SageMaker Model Registry group (None: no mirror)."
     )
 
+    @field_validator("prefix")
+    @classmethod
+    def _safe_prefix(cls, value: str | None) -> str | None:
+        return None if value is None else check_prefix(value)
+
 
 class SageMakerEndpointSettings(_Strict):
     """A real-time SageMaker endpoint served by the scikit-learn inference container."""
@@ -315,8 +361,8 @@ class DeployConfig(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    target: Literal["sagemaker", "lambda"] = Field("sagemaker", description="Default target of the deployment DAG.")
-    strategy: Literal["all_at_once", "canary", "linear"] = Field(
+    target: TargetName = Field("sagemaker", description="Default target of the deployment DAG.")
+    strategy: DeployStrategy = Field(
         "canary", description="Traffic shift: all at once, a canary share first, or linear steps."
     )
     canary_percent: int = Field(10, ge=1, le=50, description="Canary traffic share (SageMaker: of the capacity).")
@@ -374,7 +420,7 @@ class ModelConfig(_Strict):
         bad_critical = sorted(set(self.drift.critical_features) - set(self.data.features.all))
         if bad_critical:
             raise ValueError(f"drift.critical_features: not a feature: {', '.join(bad_critical)}")
-        from include.modelcare.ml.estimators import ESTIMATORS, METRICS
+        from include.modelcare.ml.estimators import ESTIMATORS, METRIC_SPECS, METRICS
 
         if ESTIMATORS[self.training.estimator].task != self.task:
             raise ValueError(f"training.estimator: {self.training.estimator} is not a {self.task} estimator")
@@ -386,6 +432,14 @@ class ModelConfig(_Strict):
             if metric is not None and metric not in METRICS[self.task]:
                 allowed = ", ".join(METRICS[self.task])
                 raise ValueError(f"{where}: {metric!r} is not a {self.task} metric (one of: {allowed})")
+        floors = (
+            ("training.gate.floor", self.training.gate.floor, self.primary_metric),
+            ("performance.floor", self.performance.floor, self.performance.metric or self.primary_metric),
+        )
+        for where, floor, metric in floors:
+            spec = METRIC_SPECS[metric]
+            if floor is not None and not spec.contains(floor):
+                raise ValueError(f"{where}: {floor:g} is outside {metric}'s range {spec.range_text}")
         return self
 
     @property

@@ -1,8 +1,10 @@
 """The exact AWS requests of a deployment, as pure functions (unit-tested against botocore's Stubber).
 
-Names carry the version and a short hash of what the resource holds, so a re-run finds what an
-earlier attempt created (SageMaker models and endpoint configs are immutable and cannot be renamed),
-and a changed setting (e.g. instance type) gets a new resource instead of a silent mismatch.
+They take the target settings of the deployment plan (never the live config), so every step of one
+run builds its requests from the same settings. Names carry the version and a short hash of what the
+resource holds, so a re-run finds what an earlier attempt created (SageMaker models and endpoint
+configs are immutable and cannot be renamed), and a changed setting (e.g. instance type) gets a new
+resource instead of a silent mismatch.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Final
 
+from include.modelcare.errors import ConfigError
+
 if TYPE_CHECKING:
-    from include.modelcare.config.schema import ModelConfig, SageMakerEndpointSettings
+    from include.modelcare.config.schema import ModelConfig
+    from include.modelcare.deploy.targets.sagemaker import EndpointSettings
 
 MAX_NAME: Final = 63
 _VERSIONED_NAME = re.compile(r"-v(\d{4,})-[0-9a-f]{8}$")
@@ -43,8 +48,9 @@ def _digest(payload: Any) -> str:
 
 def endpoint_name(config: ModelConfig) -> str:
     """The model's SageMaker endpoint (``deploy.sagemaker.endpoint_name`` or ``modelcare-<name>``)."""
-    settings = _sagemaker(config)
-    return settings.endpoint_name or f"modelcare-{config.name.replace('_', '-')}"[:MAX_NAME]
+    if config.deploy is None or config.deploy.sagemaker is None:
+        raise ConfigError(f"{config.name}: deploy.sagemaker is not configured")
+    return config.deploy.sagemaker.endpoint_name or f"modelcare-{config.name.replace('_', '-')}"[:MAX_NAME]
 
 
 def versioned_name(base: str, version: int, payload: Any) -> str:
@@ -59,15 +65,14 @@ def version_of_name(name: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _sagemaker(config: ModelConfig) -> SageMakerEndpointSettings:
-    if config.deploy is None or config.deploy.sagemaker is None:
-        raise ValueError(f"{config.name}: deploy.sagemaker is not configured")
-    return config.deploy.sagemaker
+def _tags(model: str, version: int) -> list[dict[str, str]]:
+    return [{"Key": "modelcare:model", "Value": model}, {"Key": "modelcare:version", "Value": str(version)}]
 
 
-def sagemaker_model_request(config: ModelConfig, version: int, model_data_url: str) -> dict[str, Any]:
+def sagemaker_model_request(
+    settings: EndpointSettings, model: str, version: int, model_data_url: str
+) -> dict[str, Any]:
     """CreateModel: the scikit-learn container serving ``model.tar.gz`` with ``code/inference.py``."""
-    settings = _sagemaker(config)
     container = {
         "Image": settings.image_uri,
         "ModelDataUrl": model_data_url,
@@ -78,18 +83,16 @@ def sagemaker_model_request(config: ModelConfig, version: int, model_data_url: s
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
         },
     }
-    base = endpoint_name(config)
     return {
-        "ModelName": versioned_name(base, version, [container, settings.role_arn]),
+        "ModelName": versioned_name(settings.endpoint_name, version, [container, settings.role_arn]),
         "PrimaryContainer": container,
         "ExecutionRoleArn": settings.role_arn,
-        "Tags": [{"Key": "modelcare:model", "Value": config.name}, {"Key": "modelcare:version", "Value": str(version)}],
+        "Tags": _tags(model, version),
     }
 
 
-def endpoint_config_request(config: ModelConfig, version: int, model_name: str) -> dict[str, Any]:
+def endpoint_config_request(settings: EndpointSettings, model: str, version: int, model_name: str) -> dict[str, Any]:
     """CreateEndpointConfig: one production variant (same variant name every version, as blue/green needs)."""
-    settings = _sagemaker(config)
     variant = {
         "VariantName": settings.variant_name,
         "ModelName": model_name,
@@ -98,14 +101,14 @@ def endpoint_config_request(config: ModelConfig, version: int, model_name: str) 
         "InitialVariantWeight": 1.0,
     }
     return {
-        "EndpointConfigName": versioned_name(endpoint_name(config), version, variant),
+        "EndpointConfigName": versioned_name(settings.endpoint_name, version, variant),
         "ProductionVariants": [variant],
-        "Tags": [{"Key": "modelcare:model", "Value": config.name}, {"Key": "modelcare:version", "Value": str(version)}],
+        "Tags": _tags(model, version),
     }
 
 
 def deployment_config(
-    config: ModelConfig,
+    settings: EndpointSettings,
     strategy: str,
     *,
     canary_percent: int,
@@ -113,7 +116,8 @@ def deployment_config(
     alarms: list[str],
 ) -> dict[str, Any]:
     """DeploymentConfig of UpdateEndpoint: blue/green traffic routing, baking and auto-rollback on alarms."""
-    settings = _sagemaker(config)
+    if strategy not in SAGEMAKER_TRAFFIC:
+        raise ConfigError(f"strategy {strategy!r} is not one of {', '.join(SAGEMAKER_TRAFFIC)}")
     routing: dict[str, Any] = {
         "Type": SAGEMAKER_TRAFFIC[strategy],
         "WaitIntervalInSeconds": settings.wait_interval_seconds,
@@ -134,9 +138,8 @@ def deployment_config(
     return result
 
 
-def rollback_deployment_config(config: ModelConfig) -> dict[str, Any]:
+def rollback_deployment_config(settings: EndpointSettings) -> dict[str, Any]:
     """DeploymentConfig of a rollback: all traffic back at once, no baking (the old version is known good)."""
-    settings = _sagemaker(config)
     return {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},

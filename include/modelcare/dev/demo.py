@@ -179,10 +179,11 @@ def _demo_catalog() -> Path:
 
 def _live_versions(config: Any, stack: Any) -> str:
     """Which registry version each target serves now, read from the emulated endpoint and alias."""
-    from include.modelcare.deploy.targets.base import LambdaAlias, SageMakerEndpoint
+    from include.modelcare.deploy.targets.lambda_alias import LambdaAlias
+    from include.modelcare.deploy.targets.sagemaker import SageMakerEndpoint
 
-    endpoint = SageMakerEndpoint(config, stack.client("sagemaker")).live()
-    function = LambdaAlias(config, stack.client("lambda")).live()
+    endpoint = SageMakerEndpoint.from_config(config, stack.client("sagemaker")).live()
+    function = LambdaAlias.from_config(config, stack.client("lambda")).live()
     return f"SageMaker endpoint serves {_v(endpoint.version)}, Lambda alias serves {_v(function.version)}"
 
 
@@ -219,7 +220,9 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
     os.environ["MODELCARE_MODELS_DIR"] = str(_demo_catalog())
 
     from include.modelcare.config.catalog import get_model_config
-    from include.modelcare.dev.devstack import DevStack, read_mails, read_sns_messages
+    from include.modelcare.dev.bootstrap import read_sns_messages
+    from include.modelcare.dev.devstack import DevStack
+    from include.modelcare.dev.mail import read_mails
     from include.modelcare.dev.simulate import Scenario, seed_model
     from include.modelcare.registry.deployments import DeploymentHistory
     from include.modelcare.registry.store import ModelRegistry

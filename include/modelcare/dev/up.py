@@ -3,10 +3,18 @@
 Runs the demo scenario (so the Model Registry page and the DAG runs have real history), then starts
 ``airflow standalone`` on the same metadata DB and the same emulator, unpauses the sample model's
 DAGs, prints the URL and the login, and stops everything on Ctrl-C. State lives in ``.up/``.
+
+It listens on 127.0.0.1 only: the API server (``[api] host``, Airflow's default is 0.0.0.0) and no
+log servers at all (see ``dev/standalone.py``), since whoever reaches the UI can log in with the
+printed password or read the logs. ``--host 0.0.0.0`` (``make up HOST=0.0.0.0``) opens the UI to
+the network, with a warning.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
+import ipaddress
 import json
 import os
 import signal
@@ -15,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +32,87 @@ from include.modelcare.dev.demo import main as run_demo
 
 STATE = REPO / ".up"
 PORT = int(os.environ.get("MODELCARE_UP_PORT") or 8080)
+LOOPBACK = "127.0.0.1"
+_WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): not reachable from another machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def url_host(host: str) -> str:
+    """Where a client on this machine reaches a server bound to ``host`` (bracketed if IPv6)."""
+    if host in _WILDCARDS:
+        return LOOPBACK
+    bare = host.strip("[]")
+    return f"[{bare}]" if ":" in bare else bare
+
+
+def exposure_warning(host: str, port: int) -> str | None:
+    """The warning to print when ``host`` is not loopback (None when it is)."""
+    if is_loopback(host):
+        return None
+    where = "every interface" if host in _WILDCARDS else host
+    return (
+        f"WARNING: Airflow will listen on {where}, port {port}: anyone who can reach this machine can open the UI "
+        "and the API, and the admin login make up prints gives full control. Use --host 127.0.0.1 unless "
+        "this network is trusted."
+    )
+
+
+def standalone_env(
+    port: int,
+    host: str = LOOPBACK,
+    base: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of ``airflow standalone``: ``base`` (default ``os.environ``), then ours, then ``extra_env``.
+
+    ``AIRFLOW__API__HOST`` is always ours (a stray 0.0.0.0 in the caller's environment does not
+    open the UI); the log servers are off rather than bound (``dev/standalone.py``).
+    """
+    public = "localhost" if host in _WILDCARDS or is_loopback(host) else url_host(host)
+    base = os.environ if base is None else base
+    return {
+        **base,
+        "AIRFLOW__API__HOST": host,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://{public}:{port}",
+        # standalone starts its components as `airflow ...`: this virtualenv's bin first
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}",
+        **(extra_env or {}),
+    }
+
+
+def standalone_command() -> list[str]:
+    """``airflow standalone`` whose scheduler and triggerer serve no logs (``dev/standalone.py``)."""
+    return [sys.executable, "-m", "include.modelcare.dev.standalone"]
 
 
 class Standalone:
-    """``airflow standalone`` as a child process group on ``port`` (used by ``make up`` and the browser tests)."""
+    """``airflow standalone`` as a child process group on ``host:port`` (used by ``make up`` and the browser tests)."""
 
-    def __init__(self, port: int, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, port: int, log_path: Path, extra_env: dict[str, str] | None = None, host: str = LOOPBACK
+    ) -> None:
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.host = host
+        self.url = f"http://{url_host(host)}:{port}"
         self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
-            # standalone starts its components as `airflow ...`: this virtualenv's bin first
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            **(extra_env or {}),
-        }
+        self.env = standalone_env(port, host, extra_env=extra_env)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 300) -> Standalone:
         """Start it and wait until the API answers (``RuntimeError``/``TimeoutError`` with the log's tail)."""
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "airflow", "standalone"],
+                standalone_command(),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -100,16 +166,21 @@ def forget_queued_runs() -> int:
     return len(queued)
 
 
-def serve_airflow(stack: Any) -> None:
+def serve_airflow(stack: Any, host: str = LOOPBACK) -> None:
     """Start ``airflow standalone`` against the running stack; block until Ctrl-C, then stop it."""
     forget_queued_runs()
     log_path = STATE / "standalone.log"
-    print(f"\nstarting airflow standalone on http://localhost:{PORT} (log: {log_path}) ...", flush=True)
     airflow = Standalone(
         PORT,
         log_path,
         {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False", "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"},
+        host=host,
     )
+    public = airflow.env["AIRFLOW__API__BASE_URL"]
+    print(f"\nstarting airflow standalone on {public} (log: {log_path}) ...", flush=True)
+    warning = exposure_warning(host, PORT)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     try:
         airflow.start()
         for job in ("monitor", "retrain", "deploy"):
@@ -119,9 +190,11 @@ def serve_airflow(stack: Any) -> None:
                 capture_output=True,
                 check=False,
             )
-        print(f"\nAirflow UI:      http://localhost:{PORT}   (login: admin / {airflow.admin_password()})")
-        print(f"Model Registry:  http://localhost:{PORT}/plugin/modelcare  (Browse -> Model Registry)")
+        print(f"\nAirflow UI:      {public}   (login: admin / {airflow.admin_password()})")
+        print(f"Model Registry:  {public}/plugin/modelcare  (Browse -> Model Registry)")
         print(f"AWS emulator:    {stack.endpoint_url}   SMTP sink: 127.0.0.1:{stack.smtp_port} -> {stack.mail_dir}")
+        if warning:
+            print(warning, file=sys.stderr)
         print("Ctrl-C stops Airflow and the emulator.", flush=True)
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -134,10 +207,25 @@ def serve_airflow(stack: Any) -> None:
     print("stopped.")
 
 
-def main() -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``--host``: the address the API server binds (default 127.0.0.1, this machine only)."""
+    parser = argparse.ArgumentParser(
+        prog="make up", description="The demo's history, then airflow standalone with this bundle; Ctrl-C stops it."
+    )
+    parser.add_argument(
+        "--host",
+        default=LOOPBACK,
+        help="address the Airflow API server listens on (default %(default)s; 0.0.0.0 = every interface, with a "
+        "warning: the UI's admin password is printed)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Demo history first, then the UI."""
+    args = parse_args(argv)
     os.environ["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
-    return run_demo(state=STATE, then=serve_airflow)
+    return run_demo(state=STATE, then=functools.partial(serve_airflow, host=args.host))
 
 
 if __name__ == "__main__":

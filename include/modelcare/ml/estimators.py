@@ -6,6 +6,7 @@ stored model may contain when it is loaded) and evaluation (which metrics exist 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -31,9 +32,43 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
     "HistGradientBoostingRegressor": EstimatorSpec("sklearn.ensemble.HistGradientBoostingRegressor", "regression"),
 }
 
-# Metrics per task; the first is the default primary metric. Higher is better except where listed.
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric modelcare computes: its task, the range its values can take, and which way is better.
+
+    The one table that ``check-config`` (floors inside the range), the gate and its guardrails read.
+    """
+
+    name: str
+    task: str
+    low: float
+    high: float
+    higher_is_better: bool
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    @property
+    def range_text(self) -> str:
+        def bound(x: float) -> str:
+            return "inf" if x == math.inf else "-inf" if x == -math.inf else f"{x:g}"
+
+        return f"[{bound(self.low)}, {bound(self.high)}]"
+
+
+# Per task in order: the first is the default primary metric.
+METRIC_TABLE: tuple[MetricSpec, ...] = (
+    MetricSpec("roc_auc", "classification", 0.0, 1.0, higher_is_better=True),
+    MetricSpec("accuracy", "classification", 0.0, 1.0, higher_is_better=True),
+    MetricSpec("f1", "classification", 0.0, 1.0, higher_is_better=True),
+    MetricSpec("log_loss", "classification", 0.0, math.inf, higher_is_better=False),
+    MetricSpec("rmse", "regression", 0.0, math.inf, higher_is_better=False),
+    MetricSpec("mae", "regression", 0.0, math.inf, higher_is_better=False),
+    MetricSpec("r2", "regression", -math.inf, 1.0, higher_is_better=True),
+)
+METRIC_SPECS: dict[str, MetricSpec] = {m.name: m for m in METRIC_TABLE}
 METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("roc_auc", "accuracy", "f1", "log_loss"),
-    "regression": ("rmse", "mae", "r2"),
+    task: tuple(m.name for m in METRIC_TABLE if m.task == task) for task in ("classification", "regression")
 }
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+LOWER_IS_BETTER = frozenset(m.name for m in METRIC_TABLE if not m.higher_is_better)

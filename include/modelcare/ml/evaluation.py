@@ -1,18 +1,16 @@
-"""Evaluation on the out-of-time holdout, and the champion/challenger gate.
+"""Evaluation on the out-of-time holdout: the task's metrics of a fitted pipeline.
 
 Compare a candidate with the champion on the *same* holdout (evaluate both models), not with the
-metrics the champion had when it was trained: those came from another period.
+metrics the champion had when it was trained: those came from another period. The comparison itself,
+the champion/challenger gate, is a decision: ``policy.gate``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from include.modelcare.errors import TrainingError
-from include.modelcare.ml.estimators import LOWER_IS_BETTER
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,8 +18,6 @@ if TYPE_CHECKING:
     from include.modelcare.config.schema import ModelConfig
 
 log = logging.getLogger(__name__)
-
-_EPSILON = 1e-12  # float noise allowed when a difference is compared with min_improvement
 
 
 def evaluate(model: Any, holdout: pd.DataFrame, config: ModelConfig) -> dict[str, float]:
@@ -87,98 +83,3 @@ def _classification(model: Any, x: pd.DataFrame, y: pd.Series, config: ModelConf
         "f1": float(f1),
         "log_loss": float(metrics.log_loss(y, proba, labels=classes)),
     }
-
-
-@dataclass
-class GateDecision:
-    """Whether a candidate may become a registered, approvable version, and why (one sentence per check)."""
-
-    passed: bool
-    reasons: list[str]
-    primary_metric: str
-    candidate: float
-    champion: float | None
-    floor: float | None
-    min_improvement: float
-    lower_is_better: bool = field(default=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (XCom, registry metadata)."""
-        return asdict(self)
-
-
-def _fmt(value: float) -> str:
-    """3 decimals for everyday magnitudes, 4 significant digits for tiny or huge ones."""
-    return f"{value:.3f}" if value == 0 or 0.01 <= abs(value) < 10_000 else f"{value:.4g}"
-
-
-def gate(
-    config: ModelConfig,
-    candidate_metrics: dict[str, float],
-    champion_metrics: dict[str, float] | None,
-) -> GateDecision:
-    """Champion/challenger gate on ``config.primary_metric`` (direction from ``LOWER_IS_BETTER``).
-
-    1. With ``training.gate.floor`` set, the candidate must reach it (for lower-is-better: not exceed it).
-    2. With a champion, the candidate must beat it by at least ``min_improvement``; the first model
-       (``champion_metrics is None``) only needs the floor. A champion without the metric fails the gate.
-    """
-    settings = config.training.gate
-    metric = config.primary_metric
-    lower = metric in LOWER_IS_BETTER
-    if metric not in candidate_metrics:
-        raise TrainingError(f"{config.name}: candidate metrics have no {metric} (have: {', '.join(candidate_metrics)})")
-    candidate = float(candidate_metrics[metric])
-    champion = None if champion_metrics is None else champion_metrics.get(metric)
-    champion = None if champion is None else float(champion)
-    direction = " (lower is better)" if lower else ""
-    reasons: list[str] = []
-    passed = True
-
-    if not math.isfinite(candidate):
-        passed = False
-        reasons.append(f"{metric} of the candidate is {candidate}: not a usable number")
-    elif settings.floor is not None:
-        reached = candidate <= settings.floor if lower else candidate >= settings.floor
-        passed &= reached
-        if reached:
-            reasons.append(f"{metric} {_fmt(candidate)} reaches the floor {_fmt(settings.floor)}{direction}")
-        else:
-            worse = "above" if lower else "below"
-            reasons.append(f"{metric} {_fmt(candidate)} is {worse} the floor {_fmt(settings.floor)}{direction}")
-
-    needed = settings.min_improvement
-    if champion_metrics is None:
-        reasons.append("first model: no champion to beat")
-    elif champion is None or not math.isfinite(champion):
-        passed = False
-        reasons.append(f"the champion has no usable {metric} ({champion}): cannot compare")
-    elif math.isfinite(candidate):
-        gain = champion - candidate if lower else candidate - champion
-        if gain + _EPSILON >= needed:
-            reasons.append(
-                f"{metric} {_fmt(candidate)} beats champion {_fmt(champion)} "
-                f"by {_fmt(gain)} (>= {_fmt(needed)}){direction}"
-            )
-        else:
-            passed = False
-            if gain > 0:
-                change = f"improves on champion {_fmt(champion)} by only {_fmt(gain)}"
-            elif gain == 0:
-                change = f"ties champion {_fmt(champion)}"
-            else:
-                change = f"is worse than champion {_fmt(champion)} by {_fmt(-gain)}"
-            reasons.append(f"{metric} {_fmt(candidate)} {change} (needs >= {_fmt(needed)}){direction}")
-
-    decision = GateDecision(
-        passed=bool(passed),
-        reasons=reasons,
-        primary_metric=metric,
-        candidate=candidate,
-        champion=champion,
-        floor=settings.floor,
-        min_improvement=needed,
-        lower_is_better=lower,
-    )
-    log.info("%s: gate %s: %s", config.name, "passed" if decision.passed else "failed", "; ".join(reasons))
-    return decision

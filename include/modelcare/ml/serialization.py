@@ -4,11 +4,15 @@ A skops file is a zip holding ``schema.json`` (the object tree: every node names
 ``__module__`` and ``__class__``) and the arrays as ``.npy`` files. Loading never imports a type
 that is not allowed, so a crafted file cannot run code the way a pickle can.
 
-Two checks guard ``load_model``, both before any object is built:
+Three checks guard ``load_model``, all before any object is built:
 
-1. every type named in ``schema.json`` must be in ``TRUSTED_TYPES`` (ours: narrower than skops'
+1. sizes: the members' declared uncompressed sizes and the array bytes each ``.npy`` header
+   declares (shape x dtype) must stay within ``max_array_bytes`` (default 256 MiB), read from the
+   zip directory and the headers alone, so a small file cannot make skops decompress or allocate
+   gigabytes (a 1.6 MB file declaring a 1.6 GB array took 109 s and 3.4 GB to load);
+2. every type named in ``schema.json`` must be in ``TRUSTED_TYPES`` (ours: narrower than skops'
    defaults, which trust every scikit-learn estimator, e.g. ``FunctionTransformer``);
-2. ``skops.io.loads(data, trusted=TRUSTED_TYPES)`` runs skops' own audit of its node tree.
+3. ``skops.io.loads(data, trusted=TRUSTED_TYPES)`` runs skops' own audit of its node tree.
 
 Limit (skops' own warning): the type check cannot vouch for the *content* of
 ``sklearn.tree._tree.Tree`` or ``TreePredictor`` (raw node indices, used without bounds checks),
@@ -22,10 +26,12 @@ import hashlib
 import io
 import json
 import logging
+import math
+import os
 import zipfile
-from typing import Any
+from typing import IO, Any
 
-from include.modelcare.errors import ModelFileError, UntrustedModelError
+from include.modelcare.errors import ConfigError, ModelFileError, UntrustedModelError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +43,7 @@ log = logging.getLogger(__name__)
 # 0/1, bool, string and 3-class targets; class_weight as a dict; early stopping (validation split).
 # skops' get_untrusted_types() on those dumps reported only numpy.dtype, sklearn.tree._tree.Tree
 # and ...predictor.TreePredictor; the rest are trusted by skops too but listed here on purpose.
-# tests/unit/test_serialization.py re-derives the set, so an upgrade that adds a type fails there.
+# tests/unit/ml/test_serialization.py re-derives the set, so an upgrade that adds a type fails there.
 TRUSTED_TYPES: tuple[str, ...] = (
     # containers and primitives of the object tree
     "builtins.dict",
@@ -106,6 +112,13 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 _TRUSTED = frozenset(TRUSTED_TYPES)
 
+MAX_ARRAY_BYTES_ENV = "MODELCARE_MAX_MODEL_ARRAY_BYTES"
+# The sample model's pipeline is ~10 KiB. The largest default estimator, RandomForest* (100 fully grown
+# trees), declares ~2.8 MiB per tree at 100k training rows (~280 MiB): such a model needs a higher limit
+# (or max_depth / min_samples_leaf), and dump_model says so at training time.
+DEFAULT_MAX_ARRAY_BYTES = 256 * 1024 * 1024
+_NPY_MAGIC = b"\x93NUMPY"
+
 
 def sha256_hex(data: bytes) -> str:
     """Lowercase hex sha256 of ``data`` (what the registry records next to a model file)."""
@@ -148,6 +161,76 @@ def untrusted_types(data: bytes) -> list[str]:
     return sorted(model_types(data) - _TRUSTED)
 
 
+def array_limit(limit: int | None = None) -> int:
+    """The size limit ``load_model`` applies: ``limit``, else ``$MODELCARE_MAX_MODEL_ARRAY_BYTES``, else 256 MiB."""
+    if limit is None:
+        raw = os.environ.get(MAX_ARRAY_BYTES_ENV, "").strip()
+        if not raw:
+            return DEFAULT_MAX_ARRAY_BYTES
+        try:
+            limit = int(raw)
+        except ValueError:
+            raise ConfigError(f"{MAX_ARRAY_BYTES_ENV}={raw!r} is not a whole number of bytes") from None
+    if limit <= 0:
+        raise ConfigError(f"the model array limit must be a positive number of bytes, not {limit}")
+    return limit
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB ({n:,} bytes)"
+
+
+def _npy_bytes(member: IO[bytes]) -> int | None:
+    """The bytes a ``.npy`` stream's header declares (shape x itemsize), None if it is not ``.npy``."""
+    from numpy.lib import format as npy
+
+    if member.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+        return None
+    member.seek(0)
+    version = npy.read_magic(member)
+    if version == (1, 0):
+        shape, _, dtype = npy.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, _, dtype = npy.read_array_header_2_0(member)
+    else:  # 3.0 only appears for non-latin-1 field names, which no scikit-learn model has
+        raise ValueError(f".npy format version {version[0]}.{version[1]} is not accepted")
+    return math.prod(int(n) for n in shape) * int(dtype.itemsize)
+
+
+def check_sizes(data: bytes, limit: int | None = None) -> int:
+    """Refuse (``ModelFileError``) a skops file that would decompress or allocate more than the limit.
+
+    Reads only the zip directory and each member's first bytes: the sum of the members'
+    uncompressed sizes (zipfile never inflates a member beyond its declared size) and the sum of
+    the array bytes declared by every ``.npy`` header (numpy allocates the declared shape before
+    reading the data, so a truncated member still costs the full size). Returns the declared
+    array bytes. ``limit`` as in ``array_limit``.
+    """
+    limit = array_limit(limit)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            unpacked = sum(info.file_size for info in members)
+            if unpacked > limit:
+                raise ModelFileError(
+                    f"model file refused: its {len(members)} members unpack to {_mib(unpacked)}, "
+                    f"over the limit of {_mib(limit)} (${MAX_ARRAY_BYTES_ENV})"
+                )
+            declared = 0
+            for info in members:
+                with archive.open(info) as member:
+                    declared += _npy_bytes(member) or 0
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, SyntaxError, NotImplementedError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"not a skops model file ({len(data)} bytes): {first[:300]}") from None
+    if declared > limit:
+        raise ModelFileError(
+            f"model file refused: its arrays declare {_mib(declared)}, over the limit of {_mib(limit)} "
+            f"(${MAX_ARRAY_BYTES_ENV})"
+        )
+    return declared
+
+
 def _refuse(untrusted: list[str], what: str) -> UntrustedModelError:
     shown = ", ".join(untrusted[:10]) + (f" (+{len(untrusted) - 10} more)" if len(untrusted) > 10 else "")
     return UntrustedModelError(f"{what}: {len(untrusted)} type(s) outside the allowlist: {shown}")
@@ -168,18 +251,26 @@ def dump_model(model: Any) -> bytes:
     untrusted = untrusted_types(data)
     if untrusted:
         raise _refuse(untrusted, f"{type(model).__name__} would not load back")
+    try:
+        check_sizes(data)  # a model over the load limit fails here, at training, not at its first load
+    except ModelFileError as exc:
+        raise ModelFileError(f"{type(model).__name__} would not load back: {exc}") from None
     log.debug("dumped %s: %d bytes", type(model).__name__, len(data))
     return data
 
 
-def load_model(data: bytes, *, sha256: str | None = None) -> Any:
+def load_model(data: bytes, *, sha256: str | None = None, max_array_bytes: int | None = None) -> Any:
     """Load a skops model file whose types are all in ``TRUSTED_TYPES``; nothing is built otherwise.
 
     ``sha256``: the digest recorded when the file was written; a mismatch is refused too.
-    Raises ``UntrustedModelError`` (naming the types or the digests) or ``ModelFileError``.
+    ``max_array_bytes``: the most its members may unpack to and its ``.npy`` headers may declare
+    (each sum); default ``$MODELCARE_MAX_MODEL_ARRAY_BYTES`` (a whole number of bytes), else 256 MiB.
+    Raises ``UntrustedModelError`` (naming the types or the digests), ``ModelFileError`` (not a
+    skops file, over the size limit, or unloadable) or ``ConfigError`` (a bad limit).
     """
     if sha256 is not None and sha256_hex(data) != sha256.lower():
         raise UntrustedModelError(f"model file sha256 {sha256_hex(data)} does not match the expected {sha256.lower()}")
+    check_sizes(data, max_array_bytes)
     untrusted = untrusted_types(data)
     if untrusted:
         raise _refuse(untrusted, "model file refused")

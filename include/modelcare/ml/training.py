@@ -52,7 +52,8 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the directory holding inc
 # Development tools never ship to SageMaker (house rule 5: production code does not import them).
 _TARBALL_EXCLUDED = ("include/modelcare/dev/",)
 _TARBALL_SUFFIXES = (".py", ".yaml", ".yml")
-_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "PyYAML")
+# croniter: the config schema validates cron schedules with it, and the entry script loads the config.
+_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "PyYAML", "croniter")
 
 
 def _first_line(exc: BaseException, limit: int = 300) -> str:

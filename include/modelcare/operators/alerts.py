@@ -55,6 +55,7 @@ class Alert:
             "deployed": "deployed",
             "deploy_failed": "deployment failed and rolled back",
             "deploy_error": "deployment failed",
+            "config_problem": "model config problem",
         }
         kind, _, detail = self.kind.partition(".")
         title = titles.get(kind, kind)
@@ -199,6 +200,35 @@ class TaskFailureAlert(BaseNotifier):
             )
         store = ObjectStore(hook_s3_client(config.airflow.aws_conn_id))
         send_alert(alert, config, store, context)
+
+
+class CatalogCheckAlert(BaseNotifier):
+    """Failure callback of ``modelcare_catalog_check``: one ``config_problem`` alert per model whose config
+    failed a deep check, to that model's own recipients (the catalog has no recipients of its own)."""
+
+    template_fields = ()
+
+    def notify(self, context: Any) -> None:
+        import datetime as dt
+
+        from include.modelcare.errors import ConfigProblems
+
+        problems = _find_cause(context.get("exception"), ConfigProblems)
+        if problems is None:
+            log.warning("catalog check failed without a config problem: Airflow's retries apply, no model alert")
+            return
+        ti = context.get("ti") or context.get("task_instance")
+        for model, lines in problems.problems.items():
+            config = get_model_config(model)
+            alert = Alert(
+                model=model,
+                day=dt.datetime.now(dt.UTC).date(),
+                kind="config_problem",
+                summary=f"The config of {model} fails a check: " + "; ".join(lines),
+                figures={"problems": len(lines)},
+                run_url=getattr(ti, "log_url", None),
+            )
+            send_alert(alert, config, ObjectStore(hook_s3_client(config.airflow.aws_conn_id)), context)
 
 
 def _find_cause(error: BaseException | None, kind: type[BaseException]) -> Any:

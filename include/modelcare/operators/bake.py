@@ -1,8 +1,9 @@
 """``BakeOperator``: watch the alarms for the bake period without holding a worker slot.
 
 No provider operator watches CloudWatch alarms for a while and then succeeds, so this one is ours: it
-checks (``tasks.bake_check``), then defers to the triggerer with a ``DateTimeTrigger`` until the next
-check, and resumes. Between checks the task occupies no worker slot.
+checks (``tasks.deploy_steps.bake_check``, which reads the alarms and bake time from the run's plan),
+then defers to the triggerer with a ``DateTimeTrigger`` until the next check, and resumes. Between
+checks the task occupies no worker slot.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class BakeOperator(BaseOperator):
     def _check(self, context: Any) -> dict[str, Any]:
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
-        from include.modelcare.tasks.deployment import bake_check
+        from include.modelcare.tasks.deploy_steps import bake_check
 
         status = bake_check(self.model_name, context)
         if status["done"]:

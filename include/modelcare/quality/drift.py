@@ -22,8 +22,11 @@ explicitly (``per_column_method`` / ``per_column_threshold``), by this rule:
   its p-value is below the threshold.
 
 "Distinct values" are counted over reference and current together, nulls and infinities excluded, as
-Evidently does. The batch has drifted when the share of drifted features is >= ``drift.drift_share``
-or any of ``drift.critical_features`` drifted.
+Evidently does. The batch has drifted when the measured share of drifted features (``share_drifted``)
+is >= the configured threshold ``drift.drift_share``, or any of ``drift.critical_features`` drifted.
+
+``compute_drift`` takes only what it needs: the feature columns by kind and the drift rule (the
+model's ``DriftConfig``), so that prediction drift tests one ``prediction`` column with the model's rule.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
     from evidently.core.report import Snapshot
     from evidently.legacy.calculations.stattests.registry import StatTest
 
-    from include.modelcare.config.schema import ModelConfig
+    from include.modelcare.config.schema import DriftConfig, Features
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,17 @@ _INCLUSIVE_PVALUE = frozenset({"ks", "cramer_von_mises"})  # Evidently 0.7.23 fl
 _EXCLUSIVE_DISTANCE = frozenset({"ed"})  # and energy distance at distance > threshold
 
 Kind = Literal["numerical", "categorical"]
+
+LEGACY_SHARE_KEY = "drift_share"
+"""Former key of the measured share in drift summaries (now ``share_drifted``); still written for old readers."""
+
+
+def share_drifted_of(summary: Mapping[str, Any]) -> float | None:
+    """The measured share of drifted features of a summary, old or new: ``share_drifted``, else ``drift_share``."""
+    value = summary.get("share_drifted")
+    if value is None:
+        value = summary.get(LEGACY_SHARE_KEY)
+    return None if value is None else float(value)
 
 
 def is_pvalue_method(method: str) -> bool:
@@ -107,7 +122,8 @@ class DriftResult:
     """Dataset-level drift verdict and the per-feature results behind it."""
 
     drift_detected: bool
-    drift_share: float
+    share_drifted: float
+    """Measured share of features that drifted (the threshold it is compared with is ``drift.drift_share``)."""
     n_drifted: int
     n_features: int
     columns: dict[str, ColumnDrift]
@@ -130,10 +146,15 @@ class DriftResult:
         return ranked[:n]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON summary; ``top_features`` names the drifted features among the ``top_n`` most drifted."""
+        """Plain-JSON summary; ``top_features`` names the drifted features among the ``top_n`` most drifted.
+
+        The measured share is ``share_drifted``; it is also written under its former key ``drift_share``
+        (``LEGACY_SHARE_KEY``) for readers of older reports and CLI output. Read it with ``share_drifted_of``.
+        """
         return {
             "drift_detected": bool(self.drift_detected),
-            "drift_share": float(self.drift_share),
+            "share_drifted": float(self.share_drifted),
+            LEGACY_SHARE_KEY: float(self.share_drifted),
             "columns": {
                 name: {
                     "score": float(c.score),
@@ -206,29 +227,26 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _check_inputs(current: pd.DataFrame, reference: pd.DataFrame, config: ModelConfig) -> None:
+def _check_inputs(current: pd.DataFrame, reference: pd.DataFrame, features: Features, prefix: str) -> None:
     """Raise ``DriftError`` for empty frames, missing features, non-numeric numerical or all-null features."""
     import pandas as pd
 
-    features = config.data.features
     for what, frame in (("current", current), ("reference", reference)):
         if len(frame) == 0:
-            raise DriftError(f"{config.name}: {what} data has no rows; cannot compute drift")
+            raise DriftError(f"{prefix}{what} data has no rows; cannot compute drift")
     for what, frame in (("current", current), ("reference", reference)):
         missing = [c for c in features.all if c not in frame.columns]
         if missing:
-            raise DriftError(f"{config.name}: {what} data is missing feature column(s) {', '.join(missing)}")
+            raise DriftError(f"{prefix}{what} data is missing feature column(s) {', '.join(missing)}")
     for what, frame in (("current", current), ("reference", reference)):
         not_numeric = [
             f"{c} ({frame[c].dtype})" for c in features.numerical if not pd.api.types.is_numeric_dtype(frame[c])
         ]
         if not_numeric:
-            raise DriftError(
-                f"{config.name}: {what} data has non-numeric numerical feature(s) {', '.join(not_numeric)}"
-            )
+            raise DriftError(f"{prefix}{what} data has non-numeric numerical feature(s) {', '.join(not_numeric)}")
         all_null = [c for c in features.all if _clean(frame[c]).empty]
         if all_null:
-            raise DriftError(f"{config.name}: {what} data has no non-null values in feature(s) {', '.join(all_null)}")
+            raise DriftError(f"{prefix}{what} data has no non-null values in feature(s) {', '.join(all_null)}")
 
 
 def _clean(series: pd.Series) -> pd.Series:
@@ -241,13 +259,12 @@ def _clean(series: pd.Series) -> pd.Series:
 
 
 def choose_methods(
-    current: pd.DataFrame, reference: pd.DataFrame, config: ModelConfig
+    current: pd.DataFrame, reference: pd.DataFrame, features: Features, rule: DriftConfig
 ) -> tuple[dict[str, str], dict[str, float]]:
     """Per-feature Evidently method names and thresholds, by the rule in the module docstring."""
     import pandas as pd
 
-    drift = config.drift
-    features = config.data.features
+    drift = rule
     small = len(reference) <= drift.small_sample_rows
     p_threshold = drift.alpha / len(features.all) if drift.multiple_testing == "bonferroni" else drift.alpha
     methods: dict[str, str] = {}
@@ -319,24 +336,32 @@ def drifted_by_rule(method: str, score: float, threshold: float) -> bool:
     return score > threshold if method in _EXCLUSIVE_DISTANCE else score >= threshold
 
 
-def compute_drift(current: pd.DataFrame, reference: pd.DataFrame, config: ModelConfig) -> tuple[DriftResult, Snapshot]:
-    """Compare the configured features of ``current`` with ``reference``; return the verdict and Evidently's snapshot.
+def compute_drift(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    features: Features,
+    rule: DriftConfig,
+    *,
+    name: str = "",
+) -> tuple[DriftResult, Snapshot]:
+    """Compare the ``features`` of ``current`` with ``reference`` by ``rule``; return the verdict and the snapshot.
 
-    Raises ``DriftError`` when a frame is empty, a feature is missing or unusable, or Evidently fails.
+    ``name`` (the model's) prefixes log lines and error messages. Raises ``DriftError`` when a frame is
+    empty, a feature is missing or unusable, or Evidently fails.
     """
-    _check_inputs(current, reference, config)
+    prefix = f"{name}: " if name else ""
+    _check_inputs(current, reference, features, prefix)
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
     register_chi2_contingency()
-    drift = config.drift
-    features = config.data.features
+    drift = rule
     names = features.all
     small = len(reference) <= drift.small_sample_rows
-    methods, thresholds = choose_methods(current, reference, config)
+    methods, thresholds = choose_methods(current, reference, features, rule)
     log.info(
-        "%s: drift of %d features, %d current vs %d reference rows (%s)",
-        config.name,
+        "%sdrift of %d features, %d current vs %d reference rows (%s)",
+        prefix,
         len(names),
         len(current),
         len(reference),
@@ -360,37 +385,37 @@ def compute_drift(current: pd.DataFrame, reference: pd.DataFrame, config: ModelC
     except DriftError:
         raise
     except Exception as exc:  # Evidently raises ValueError/TypeError/KeyError for unusable data
-        raise DriftError(f"{config.name}: Evidently could not compute drift: {_one_line(exc)}") from exc
+        raise DriftError(f"{prefix}Evidently could not compute drift: {_one_line(exc)}") from exc
 
     missing = [n for n in names if n not in parsed]
     if missing:
-        raise DriftError(f"{config.name}: Evidently returned no drift result for {', '.join(missing)}")
+        raise DriftError(f"{prefix}Evidently returned no drift result for {', '.join(missing)}")
 
     critical = set(drift.critical_features)
     columns: dict[str, ColumnDrift] = {}
-    for name in names:
-        method, threshold, score, drifted = parsed[name]
+    for column in names:
+        method, threshold, score, drifted = parsed[column]
         by_rule = drifted_by_rule(method, score, threshold)
         if drifted is None:
             drifted = by_rule
         elif drifted != by_rule:
             log.warning(
-                "%s: %s %s=%.6g vs %.6g: Evidently says drifted=%s",
-                config.name,
-                name,
+                "%s%s %s=%.6g vs %.6g: Evidently says drifted=%s",
+                prefix,
+                column,
                 method,
                 score,
                 threshold,
                 drifted,
             )
-        columns[name] = ColumnDrift(
-            name=name,
-            kind="categorical" if name in features.categorical else "numerical",
+        columns[column] = ColumnDrift(
+            name=column,
+            kind="categorical" if column in features.categorical else "numerical",
             method=method,
             score=score,
             threshold=threshold,
             drifted=bool(drifted),
-            critical=name in critical,
+            critical=column in critical,
         )
 
     n_features = len(columns)
@@ -416,7 +441,7 @@ def compute_drift(current: pd.DataFrame, reference: pd.DataFrame, config: ModelC
     )
     result = DriftResult(
         drift_detected=detected,
-        drift_share=share,
+        share_drifted=share,
         n_drifted=n_drifted,
         n_features=n_features,
         columns=columns,
@@ -427,7 +452,7 @@ def compute_drift(current: pd.DataFrame, reference: pd.DataFrame, config: ModelC
         top_n=drift.top_features,
         small_sample=small,
     )
-    log.info("%s: %s", config.name, reason)
+    log.info("%s%s", prefix, reason)
     return result, snapshot
 
 

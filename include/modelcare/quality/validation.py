@@ -1,10 +1,8 @@
 """Data-quality validation of one incoming batch with Great Expectations (GX Core 1.x).
 
-Rules come from the model config first; columns without explicit rules get ranges and value
-sets derived from the reference data (when ``validation.derive_from_reference`` and a reference
-is given); everything else uses the validation-wide defaults. Rules are plain data (``Rule``),
-so they can be inspected and tested without GX; ``validate_frame`` turns them into one GX
-expectation suite and runs it on the batch in an ephemeral context.
+``validate_frame`` builds the model's rules (``rules.build_rules``), turns them into one GX
+expectation suite and runs it on the batch in an ephemeral context; the outcome is a
+``ValidationResult`` of one ``CheckResult`` per rule, in rule order.
 
 Notes on GX 1.24.1 (verified against the installed source):
 
@@ -21,12 +19,12 @@ Notes on GX 1.24.1 (verified against the installed source):
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from include.modelcare.errors import ConfigError, DataError
+from include.modelcare.errors import DataError
+from include.modelcare.quality.rules import Rule, build_rules, percent_text, plain_json, required_columns, rows_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,19 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RuleKind = Literal["columns", "row_count", "type", "not_null", "between", "in_set", "unique"]
-RuleSource = Literal["config", "reference", "default"]
-
-# GX expectation type (snake case) run for each kind of rule.
-EXPECTATION_TYPES: dict[str, str] = {
-    "columns": "expect_table_columns_to_match_set",
-    "row_count": "expect_table_row_count_to_be_between",
-    "type": "expect_column_values_to_be_in_type_list",
-    "not_null": "expect_column_values_to_not_be_null",
-    "between": "expect_column_values_to_be_between",
-    "in_set": "expect_column_values_to_be_in_set",
-    "unique": "expect_column_values_to_be_unique",
-}
 
 # Type names ExpectColumnValuesToBeInTypeList accepts for pandas in 1.24.1: numpy dtype names match
 # numpy columns, "<X>Dtype" the pandas nullable dtypes, and "int"/"float"/"str" the Python values
@@ -67,62 +52,10 @@ STRING_TYPES: tuple[str, ...] = ("str", "StringDtype")
 # pandas.api.types.infer_dtype kinds of an object column that hold only numbers (or only nulls).
 NUMERIC_OBJECT_KINDS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "empty"})
 
-MAX_DERIVED_VALUES = 1000  # reference columns with more distinct values get no derived value set
 MAX_LISTED = 10  # failures spelled out in the headline
 SAMPLE_SIZE = 5  # distinct unexpected values kept per check
 SAMPLED_KINDS = frozenset({"type", "between", "in_set", "unique"})
 _SUITE_META_KEY = "modelcare_rule"
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One check, independent of GX.
-
-    ``source`` is ``"config"`` for an explicit rule in ``validation.columns``, ``"reference"`` for
-    one derived from the reference data and ``"default"`` for validation-wide settings.
-    """
-
-    kind: RuleKind
-    column: str | None
-    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    source: RuleSource = "default"
-
-    @property
-    def expectation_type(self) -> str:
-        """The GX expectation type this rule runs as."""
-        return EXPECTATION_TYPES[self.kind]
-
-    def describe(self) -> str:
-        """Human description, e.g. ``age between 18 and 100``."""
-        p = self.params
-        col = self.column or ""
-        if self.kind == "columns":
-            return "column set"
-        if self.kind == "row_count":
-            return "row count " + _bounds_text(p["min_value"], p.get("max_value"))
-        if self.kind == "type":
-            return f"{col} numeric" if p["expected"] == "numeric" else f"{col} string-like"
-        if self.kind == "not_null":
-            fraction = p["max_null_fraction"]
-            return f"{col} not null" if fraction == 0 else f"{col} at most {_pct(fraction * 100)} null"
-        if self.kind == "between":
-            return f"{col} " + _bounds_text(p.get("min_value"), p.get("max_value"))
-        if self.kind == "in_set":
-            values = list(p["value_set"])
-            shown = (
-                "{" + ", ".join(str(v) for v in values) + "}"
-                if len(values) <= 8
-                else f"{len(values)} {'reference' if self.source == 'reference' else 'allowed'} values"
-            )
-            mostly = p.get("mostly", 1.0)
-            return f"{col} in {shown}" + (f" ({_pct(mostly * 100)} of rows)" if mostly < 1 else "")
-        if self.kind == "unique":
-            return f"{col} unique"
-        raise ValueError(f"unknown rule kind {self.kind!r}")  # pragma: no cover
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form."""
-        return {"kind": self.kind, "column": self.column, "params": _plain(dict(self.params)), "source": self.source}
 
 
 @dataclass
@@ -160,10 +93,10 @@ class CheckResult:
             return f"{self.description} (dtype {self.observed})"
         if self.kind == "unique":
             count = self.unexpected_count or 0
-            return f"{self.description} ({_rows(count)} share{'s' if count == 1 else ''} a value)"
-        figures = _rows(self.unexpected_count or 0)
+            return f"{self.description} ({rows_text(count)} share{'s' if count == 1 else ''} a value)"
+        figures = rows_text(self.unexpected_count or 0)
         if self.unexpected_percent is not None:
-            figures += f", {_pct(self.unexpected_percent)}"
+            figures += f", {percent_text(self.unexpected_percent)}"
         if self.sample:
             figures += ": " + ", ".join(repr(v) for v in self.sample[:3])
         return f"{self.description} ({figures})"
@@ -189,7 +122,7 @@ class ValidationResult:
 
     def headline(self) -> str:
         """One line with the numbers, for logs, alerts and exception messages."""
-        total, rows = len(self.checks), _rows(self.rows)
+        total, rows = len(self.checks), rows_text(self.rows)
         if self.success:
             return f"all {total} checks passed on {rows}"
         failed, skipped = self.failed, self.skipped
@@ -216,135 +149,8 @@ class ValidationResult:
             "checks_failed": len(self.failed),
             "checks_skipped": len(self.skipped),
             "headline": self.headline(),
-            "checks": [_plain(asdict(c)) for c in self.checks],
+            "checks": [plain_json(asdict(c)) for c in self.checks],
         }
-
-
-# -- rules ----------------------------------------------------------------------------------------
-def required_columns(config: ModelConfig) -> list[str]:
-    """Columns every batch must have: the id, the features and (if batches carry it) the target."""
-    data = config.data
-    return [data.id_column, *data.features.all, *([data.target] if data.batch_has_target else [])]
-
-
-def build_rules(config: ModelConfig, reference: pd.DataFrame | None) -> list[Rule]:
-    """The checks for a model's batches: config rules first, then reference-derived, then defaults."""
-    v, data = config.validation, config.data
-    derive = v.derive_from_reference and reference is not None
-    if v.derive_from_reference and reference is None:
-        log.info("%s: no reference data, ranges and value sets come from the config only", config.name)
-
-    required = required_columns(config)
-    folded = [c.casefold() for c in required]
-    clashes = sorted({c for c in required if folded.count(c.casefold()) > 1})
-    if clashes:
-        # GX resolves column names case-insensitively: these would be checked against each other.
-        raise ConfigError(
-            f"{config.name}: columns differ only in case, GX cannot tell them apart: {', '.join(clashes)}"
-        )
-
-    rules: list[Rule] = [
-        Rule("columns", None, {"required": required}),
-        Rule("row_count", None, {"min_value": v.min_rows, "max_value": v.max_rows}),
-    ]
-    if v.unique_ids:
-        rules.append(Rule("not_null", data.id_column, {"max_null_fraction": 0.0}))
-        rules.append(Rule("unique", data.id_column))
-    else:
-        rules.extend(_null_rules(config, data.id_column, default=None))
-    rules.extend(_explicit_rules(config, data.id_column, allow={"range", "values"}))
-
-    # Numeric features get ranges, categorical ones value sets: explicit rules first, else derived.
-    per_kind = (
-        (data.features.numerical, "numeric", "range", lambda c: _derived_range(reference, c, v.range_tolerance)),
-        (data.features.categorical, "string", "values", lambda c: _derived_values(reference, c, v.values_mostly)),
-    )
-    for columns, expected, allowed, derived in per_kind:
-        for col in columns:
-            rules.append(Rule("type", col, {"expected": expected}))
-            rules.extend(_null_rules(config, col, default=v.max_null_fraction))
-            explicit = _explicit_rules(config, col, allow={allowed})
-            if explicit:
-                rules.extend(explicit)
-            elif derive:
-                rules.extend(derived(col))
-    if data.batch_has_target:
-        rules.extend(_null_rules(config, data.target, default=v.max_null_fraction))
-        rules.extend(_explicit_rules(config, data.target, allow={"range", "values"}))
-    return rules
-
-
-def _null_rules(config: ModelConfig, column: str, default: float | None) -> list[Rule]:
-    explicit = config.validation.columns.get(column)
-    source: RuleSource
-    if explicit is not None and explicit.max_null_fraction is not None:
-        fraction, source = explicit.max_null_fraction, "config"
-    elif default is not None:
-        fraction, source = default, "default"
-    else:
-        return []
-    if fraction >= 1:
-        return []  # every row may be null: nothing to check
-    return [Rule("not_null", column, {"max_null_fraction": float(fraction)}, source)]
-
-
-def _explicit_rules(config: ModelConfig, column: str, allow: set[str]) -> list[Rule]:
-    """Range and value-set rules written in ``validation.columns.<column>``."""
-    rule = config.validation.columns.get(column)
-    if rule is None:
-        return []
-    rules = []
-    if rule.min is not None or rule.max is not None:
-        if "range" not in allow:
-            raise ConfigError(f"{config.name}: validation.columns.{column}: min/max given for a categorical feature")
-        rules.append(Rule("between", column, {"min_value": rule.min, "max_value": rule.max}, "config"))
-    if rule.values is not None:
-        if "values" not in allow:
-            raise ConfigError(f"{config.name}: validation.columns.{column}: values given for a numerical feature")
-        rules.append(Rule("in_set", column, {"value_set": list(rule.values), "mostly": 1.0}, "config"))
-    return rules
-
-
-def _derived_range(reference: pd.DataFrame, column: str, tolerance: float) -> list[Rule]:
-    """[min - tol*range, max + tol*range] of the reference's finite values (none if unusable)."""
-    import numpy as np
-    import pandas as pd
-
-    if column not in reference.columns:
-        log.warning("reference has no column %s: no derived range", column)
-        return []
-    series = reference[column]
-    if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
-        log.warning("reference column %s is not numeric (%s): no derived range", column, series.dtype)
-        return []
-    values = series.to_numpy(dtype="float64", na_value=np.nan)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        log.warning("reference column %s has no finite values: no derived range", column)
-        return []
-    low, high = float(values.min()), float(values.max())
-    # A constant reference column has no range: widen by the value itself (at least 1) instead.
-    span = (high - low) or max(abs(low), 1.0)
-    params = {
-        "min_value": low - tolerance * span,
-        "max_value": high + tolerance * span,
-        "reference_min": low,
-        "reference_max": high,
-    }
-    return [Rule("between", column, params, "reference")]
-
-
-def _derived_values(reference: pd.DataFrame, column: str, mostly: float) -> list[Rule]:
-    """The values seen in the reference (none if it has too many or none)."""
-    if column not in reference.columns:
-        log.warning("reference has no column %s: no derived value set", column)
-        return []
-    seen = reference[column].dropna().drop_duplicates()
-    if seen.empty or len(seen) > MAX_DERIVED_VALUES:
-        log.warning("reference column %s has %d distinct values: no derived value set", column, len(seen))
-        return []
-    values = sorted(_plain(seen.tolist()), key=lambda x: (type(x).__name__, str(x)))
-    return [Rule("in_set", column, {"value_set": values, "mostly": float(mostly)}, "reference")]
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -517,7 +323,7 @@ def _from_gx(rule: Rule, gx_result: Any, frame: pd.DataFrame) -> CheckResult:
     percent = raw.get("unexpected_percent")
     sample: list[Any] = []
     if rule.kind in SAMPLED_KINDS:  # (a not-null check's unexpected values are all None)
-        for value in _plain(list(raw.get("partial_unexpected_list") or [])):
+        for value in plain_json(list(raw.get("partial_unexpected_list") or [])):
             if value not in sample and len(sample) < SAMPLE_SIZE:
                 sample.append(value)
     return _check(
@@ -543,7 +349,7 @@ def _check(
         source=rule.source,
         skipped=skipped,
         reason=reason,
-        params=_plain(dict(rule.params)),
+        params=plain_json(dict(rule.params)),
         **figures,
     )
 
@@ -558,56 +364,3 @@ def _exception_message(info: Any) -> str | None:
         if isinstance(value, Mapping) and value.get("raised_exception"):
             return str(value.get("exception_message") or "error")
     return None
-
-
-# -- formatting -----------------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    """Plain JSON values: numpy scalars to Python, NaN/inf to None, unknown objects to str."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item):
-        try:
-            return _plain(item())
-        except (TypeError, ValueError):
-            pass
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
-
-
-def _rows(count: int) -> str:
-    return f"{count:,} row{'' if count == 1 else 's'}"
-
-
-def _num(value: float) -> str:
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
-
-
-def _pct(percent: float) -> str:
-    if percent == 0 or percent >= 0.1:
-        return f"{percent:.1f}".rstrip("0").rstrip(".") + "%"
-    return f"{percent:.2g}%"
-
-
-def _bounds_text(low: float | None, high: float | None) -> str:
-    if low is not None and high is not None:
-        return f"between {_num(low)} and {_num(high)}"
-    if low is not None:
-        return f">= {_num(low)}"
-    if high is not None:
-        return f"<= {_num(high)}"
-    return "unbounded"

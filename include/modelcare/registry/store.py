@@ -42,9 +42,8 @@ immutable. Status transitions:
 - ``Rejected`` -> ``Approved``, and anything else, only with ``force=True``
 - setting the current status again is a no-op (no history entry), so retries are safe.
 
-Aliases move by compare-and-swap too (created with ``If-None-Match``, replaced with ``If-Match``);
-every move is appended to the alias's ``history``; ``expected`` makes a move conditional on where the
-alias points now. Aliases point only at ``Approved`` versions unless ``force=True``.
+Aliases move by compare-and-swap too (see ``aliases``). Reading (``versions``, ``get``, verified
+loads) is ``RegistryReader`` in ``reader``.
 
 Optional mirror: with ``registry.sagemaker_model_package_group`` and a SageMaker client, each committed
 version becomes one model package in that group (see ``sagemaker_mirror``); S3 stays the source of truth.
@@ -53,24 +52,16 @@ version becomes one model package in that group (see ``sagemaker_mirror``); S3 s
 from __future__ import annotations
 
 import copy
-import io
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from include.modelcare.errors import (
-    ArtifactIntegrityError,
-    DataError,
-    DataNotFound,
-    RegistryConflict,
-    RegistryStateError,
-    VersionNotFound,
-)
+from include.modelcare.errors import DataNotFound, RegistryConflict, RegistryStateError
+from include.modelcare.registry.aliases import MAX_CAS_ATTEMPTS
+from include.modelcare.registry.reader import RegistryReader
 from include.modelcare.registry.records import (
-    ALIAS_NAME,
     ANY,
     APPROVED,
     CLAIM,
@@ -87,10 +78,8 @@ from include.modelcare.registry.records import (
     check_alias_name,
     check_status,
     clean_json,
-    describe_version,
     dumps,
     now_iso,
-    parse_version,
     run_marker,
     sha256,
     version_id,
@@ -106,19 +95,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CLAIM_ATTEMPTS: Final = 20
-MAX_CAS_ATTEMPTS: Final = 5
-READ_WORKERS: Final = 8  # below botocore's default pool of 10 connections
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_FOLDER = re.compile(r"^(v\d+)/(.+)$")
 
 
-class ModelRegistry:
+class ModelRegistry(RegistryReader):
     """The S3 registry of one model (see the module docstring for the layout and protocol)."""
 
     def __init__(self, config: ModelConfig, store: ObjectStore, sagemaker_client: Any | None = None) -> None:
-        self.config = config
-        self.store = store
-        self.root = config.paths.registry_root.rstrip("/")
+        super().__init__(config, store)
         self._mirror: SageMakerMirror | None = None
         group = config.registry.sagemaker_model_package_group
         if group and sagemaker_client is not None:
@@ -127,154 +111,6 @@ class ModelRegistry:
             self._mirror = SageMakerMirror(sagemaker_client, group, model_name=config.name, registry_root=self.root)
         elif group:
             log.info("%s: no SageMaker client given, model package group %s is not mirrored", config.name, group)
-
-    # -- locations ------------------------------------------------------------------------------------
-    @property
-    def versions_prefix(self) -> str:
-        return f"{self.root}/versions/"
-
-    @property
-    def aliases_prefix(self) -> str:
-        return f"{self.root}/aliases/"
-
-    def version_uri(self, number: int) -> str:
-        """The version's folder (ends with '/')."""
-        return f"{self.versions_prefix}{version_id(number)}/"
-
-    def object_uri(self, number: int, name: str) -> str:
-        return f"{self.version_uri(number)}{name}"
-
-    def alias_uri(self, name: str) -> str:
-        return f"{self.aliases_prefix}{name}.json"
-
-    # -- reading --------------------------------------------------------------------------------------
-    def _listing(self) -> dict[int, set[str]]:
-        """``{number: names of the objects in its folder}`` from one listing of ``versions/``."""
-        folders: dict[int, set[str]] = {}
-        try:
-            uris = self.store.list(self.versions_prefix)
-        except DataNotFound:
-            return folders
-        for uri in uris:
-            match = _FOLDER.match(uri[len(self.versions_prefix) :])
-            if not match:
-                continue
-            number = parse_version(match.group(1))
-            if number is None or version_id(number) != match.group(1):
-                continue
-            folders.setdefault(number, set()).add(match.group(2))
-        return folders
-
-    def _scan(self) -> tuple[set[int], set[int]]:
-        """(claimed numbers, committed numbers)."""
-        folders = self._listing()
-        return set(folders), {n for n, names in folders.items() if METADATA in names}
-
-    def _read_doc(self, uri: str) -> dict[str, Any]:
-        raw = self.store.read_bytes(uri)
-        try:
-            doc = json.loads(raw)
-        except ValueError as exc:
-            raise DataError(f"{uri}: not valid JSON ({exc})") from None
-        if not isinstance(doc, dict):
-            raise DataError(f"{uri}: expected a JSON object, got {type(doc).__name__}")
-        return doc
-
-    def _read_record(self, number: int) -> VersionRecord:
-        uri = self.object_uri(number, METADATA)
-        try:
-            doc = self._read_doc(uri)
-        except DataNotFound:
-            raise self._not_found(version_id(number)) from None
-        try:
-            return VersionRecord.from_metadata(doc, self.version_uri(number))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{uri}: not a registry metadata document (bad or missing field {exc})") from None
-
-    def _read_records(self, numbers: Iterable[int]) -> list[VersionRecord]:
-        ordered = sorted(numbers)
-        if len(ordered) <= 1:
-            return [self._read_record(n) for n in ordered]
-        with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(ordered))) as pool:
-            return list(pool.map(self._read_record, ordered))
-
-    def _not_found(self, ref: object) -> VersionNotFound:
-        _, committed = self._scan()
-        shown = ", ".join(version_id(n) for n in sorted(committed)[-10:]) or "none"
-        return VersionNotFound(
-            f"{self.config.name}: no visible registry version {ref!r} under {self.versions_prefix} "
-            f"({len(committed)} visible; latest: {shown})"
-        )
-
-    def versions(self) -> list[VersionRecord]:
-        """Every visible version, ascending by number."""
-        _, committed = self._scan()
-        return self._read_records(committed)
-
-    def get(self, ref: int | str) -> VersionRecord:
-        """A visible version by number (3, "3", "v0003"), "latest", "latest-approved" or an alias name."""
-        number = parse_version(ref)
-        if number is not None:
-            return self._read_record(number)
-        name = str(ref).strip()
-        if name == "latest":
-            _, committed = self._scan()
-            if not committed:
-                raise self._not_found(name)
-            return self._read_record(max(committed))
-        if name == "latest-approved":
-            _, committed = self._scan()
-            for n in sorted(committed, reverse=True):
-                record = self._read_record(n)
-                if record.status == APPROVED:
-                    return record
-            raise self._not_found(name)
-        alias = self.alias(name) if ALIAS_NAME.match(name) else None
-        if alias is None:
-            known = ", ".join(sorted(self.aliases())) or "none"
-            raise VersionNotFound(
-                f"{self.config.name}: {name!r} is neither a version (3, v0003), latest, latest-approved "
-                f"nor an alias under {self.aliases_prefix} (aliases: {known})"
-            )
-        return self._read_record(alias.version)
-
-    def load_artifact(self, ref: int | str | VersionRecord, name: str) -> bytes:
-        """One artifact's bytes, verified against the sha256 recorded at registration."""
-        record = ref if isinstance(ref, VersionRecord) else self.get(ref)
-        entry = record.artifacts.get(name)
-        if entry is None:
-            raise DataNotFound(
-                f"{self.config.name} {record.version_id}: no artifact {name!r} "
-                f"(has: {', '.join(sorted(record.artifacts)) or 'none'}) in {record.uri}{METADATA}"
-            )
-        data = self.store.read_bytes(entry["uri"])
-        actual = sha256(data)
-        if actual != entry["sha256"]:
-            raise ArtifactIntegrityError(
-                f"{self.config.name} {record.version_id}: artifact {name} at {entry['uri']} has sha256 {actual} "
-                f"({len(data)} bytes) but the registry recorded {entry['sha256']} ({entry.get('bytes')} bytes) "
-                f"in {record.uri}{METADATA}; it was changed after registration, refusing to use it"
-            )
-        return data
-
-    def load_model_bytes(self, ref: int | str | VersionRecord) -> bytes:
-        """The serialized model, sha256-verified."""
-        return self.load_artifact(ref, MODEL_ARTIFACT)
-
-    def load_model(self, ref: int | str | VersionRecord) -> Any:
-        """The model object (skops with the serialization module's allowlist; never pickle)."""
-        from include.modelcare.ml.serialization import load_model
-
-        record = ref if isinstance(ref, VersionRecord) else self.get(ref)
-        return load_model(self.load_model_bytes(record), sha256=record.artifacts[MODEL_ARTIFACT]["sha256"])
-
-    def load_reference(self, ref: int | str | VersionRecord) -> pd.DataFrame:
-        """The version's reference sample of its training data, sha256-verified."""
-        import pandas as pd
-
-        record = ref if isinstance(ref, VersionRecord) else self.get(ref)
-        raw = self.load_artifact(record, REFERENCE_ARTIFACT)
-        return pd.read_parquet(io.BytesIO(raw))
 
     # -- registering ----------------------------------------------------------------------------------
     def register(
@@ -509,28 +345,6 @@ class ModelRegistry:
         return self.set_status(ref, REJECTED, by=by, why=why, force=force)
 
     # -- aliases ----------------------------------------------------------------------------------------
-    def alias(self, name: str) -> AliasRecord | None:
-        """The alias, or None when it was never set."""
-        check_alias_name(name)
-        try:
-            return AliasRecord.from_doc(self._read_doc(self.alias_uri(name)))
-        except DataNotFound:
-            return None
-
-    def aliases(self) -> dict[str, AliasRecord]:
-        """Every alias by name."""
-        try:
-            uris = [u for u in self.store.list(self.aliases_prefix) if u.endswith(".json")]
-        except DataNotFound:
-            return {}
-        records = [AliasRecord.from_doc(self._read_doc(u)) for u in uris]
-        return {r.name: r for r in sorted(records, key=lambda r: r.name)}
-
-    def alias_history(self, name: str) -> list[dict[str, Any]]:
-        """Every move of the alias, oldest first ([] when it was never set)."""
-        record = self.alias(name)
-        return list(record.history) if record is not None else []
-
     def set_alias(
         self,
         name: str,
@@ -548,70 +362,7 @@ class ModelRegistry:
         unless ``force=True``. Pointing at the current target again is a no-op.
         """
         check_alias_name(name)
-        target = self.get(ref)
-        if target.status != APPROVED and not force:
-            raise RegistryStateError(
-                f"{self.config.name}: alias {name!r} may only point at an Approved version; "
-                f"{target.version_id} is {target.status} (use force=True / --force to override)"
-            )
-        want: int | object | None = expected
-        if isinstance(expected, str | int) and not isinstance(expected, bool):
-            want = parse_version(expected)
-            if want is None:
-                raise RegistryStateError(f"expected: {expected!r} is not a version number")
-        uri = self.alias_uri(name)
-        for attempt in range(1, MAX_CAS_ATTEMPTS + 1):
-            try:
-                raw, etag = self.store.read_with_etag(uri)
-                doc: dict[str, Any] | None = json.loads(raw)
-            except DataNotFound:
-                doc, etag = None, ""
-            current = int(doc["version"]) if doc is not None else None
-            if want is not ANY and current != want:
-                raise RegistryConflict(
-                    f"{self.config.name}: alias {name!r} points at {describe_version(current)}, expected "
-                    f"{describe_version(want if isinstance(want, int) else None)}; not moved to {target.version_id} "
-                    f"({uri})"
-                )
-            if doc is not None and current == target.version:
-                return AliasRecord.from_doc(doc)
-            now = now_iso()
-            move = {"version": target.version, "previous": current, "at": now, "by": by, "why": why}
-            if target.status != APPROVED:
-                move["forced"] = True
-                move["status"] = target.status
-            new = {
-                "alias": name,
-                "version": target.version,
-                "version_id": target.version_id,
-                "uri": target.uri,
-                "updated_at": now,
-                "updated_by": by,
-                "reason": why,
-                "history": [*(doc.get("history", []) if doc is not None else []), move],
-            }
-            data = dumps(new)
-            written = (
-                self.store.replace_if_match(uri, data, etag, content_type="application/json")
-                if doc is not None
-                else self.store.create_exclusive(uri, data, content_type="application/json")
-            )
-            if written:
-                log.info(
-                    "%s: alias %s -> %s (was %s; by %s: %s)",
-                    self.config.name,
-                    name,
-                    target.version_id,
-                    describe_version(current),
-                    by,
-                    why,
-                )
-                return AliasRecord.from_doc(new)
-            log.info("%s: alias %s changed while moving it (attempt %d), retrying", self.config.name, name, attempt)
-        raise RegistryConflict(
-            f"{self.config.name}: alias {name!r} ({uri}) changed {MAX_CAS_ATTEMPTS} times in a row while moving "
-            f"it to {target.version_id}; not moved"
-        )
+        return self._aliases.move(name, self.get(ref), by=by, why=why, expected=expected, force=force)
 
     # -- SageMaker mirror -------------------------------------------------------------------------------
     def sync_mirror(self, ref: int | str) -> VersionRecord:

@@ -8,6 +8,8 @@ The model is loaded once per container (module-level cache keyed by URI and sha2
 The deployment zip (``package.build_lambda_zip``) holds only modelcare code: scikit-learn, skops,
 numpy, pandas come from a Lambda layer or a container image; boto3 from the Lambda runtime.
 Requests: ``{"instances": [...]}``, a bare list, or an API Gateway proxy event whose ``body`` is one of those.
+A body that cannot be scored (too large, not base64 or JSON, non-finite or huge numbers, nested too deeply)
+answers 400 with a one-line error, checked before the body is decoded or reaches the model.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from include.modelcare.serving.model import (
     InvalidRequest,
     ModelUnavailable,
     ServedModel,
+    check_body_size,
+    parse_json,
 )
 
 log = logging.getLogger(__name__)
@@ -115,12 +119,16 @@ def _records(event: Any) -> Any:
         body = event["body"]
         if body is None:
             raise InvalidRequest("empty payload: the request has no body")
-        if event.get("isBase64Encoded") and isinstance(body, str):
-            body = base64.b64decode(body)
-        try:
-            event = json.loads(body) if isinstance(body, str | bytes) else body
-        except ValueError as exc:
-            raise InvalidRequest(f"body is not JSON: {str(exc).splitlines()[0]}") from None
+        if isinstance(body, str | bytes):
+            check_body_size(body)  # before decoding: a hostile body costs nothing
+            if event.get("isBase64Encoded") and isinstance(body, str):
+                try:
+                    body = base64.b64decode(body)
+                except ValueError as exc:  # binascii.Error; non-ASCII text
+                    raise InvalidRequest(f"body is not valid base64: {str(exc).splitlines()[0]}") from None
+            event = parse_json(body)
+        else:
+            event = body
     if isinstance(event, dict):
         if "instances" not in event:
             raise InvalidRequest("payload must be {'instances': [...]} or a list of records")

@@ -6,8 +6,10 @@ and the SageMaker model tarball can ship it without the rest of the package.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,12 @@ from include.modelcare.ml.serialization import load_model
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ROWS = 1000
+MAX_BODY_BYTES = 6 * 1024 * 1024
+"""Largest request body read: Lambda's invocation payload limit and SageMaker's InvokeEndpoint limit (6 MB),
+so nothing legitimate is larger, and a body is refused before it is decoded or parsed."""
+MAX_INT_DIGITS = 300
+"""Longest integer literal accepted in a JSON body: up to 300 digits an integer always converts to a finite
+float (the largest is about 1.8e308); longer ones may overflow, and over 4300 digits Python refuses to parse."""
 _SHOWN = 5  # problems named in one message
 
 
@@ -73,22 +81,81 @@ class FeatureSchema:
         }
 
 
+class _Brief(reprlib.Repr):
+    """``repr`` for messages: short, one line, and safe on any value (deep nesting, huge integers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = 60
+        self.maxlevel = 2
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 1024:  # builtins.repr refuses over 4300 digits
+            return f"<integer of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_BRIEF = _Brief()
+
+
+def check_body_size(body: str | bytes | bytearray) -> None:
+    """Refuse a body over ``MAX_BODY_BYTES`` before anything decodes it (a str has at least as many bytes as
+    characters, so counting characters never refuses a body within the limit)."""
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidRequest(f"request body too large: more than {MAX_BODY_BYTES} bytes")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidRequest(f"body is not JSON: {name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise InvalidRequest(f"body is not JSON: number {text[:40]} is out of range")
+    return number
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise InvalidRequest(f"body is not JSON: an integer has {digits} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def parse_json(body: str | bytes | bytearray) -> Any:
+    """A JSON request body, refusing what cannot be scored before it reaches the model (``InvalidRequest``).
+
+    Why not plain ``json.loads``: it accepts ``NaN``/``Infinity`` (not JSON) and ``1e400`` (infinite), turns
+    a 400-digit integer into an int no float holds, and raises ``RecursionError`` on deeply nested arrays;
+    each of those would fail later as a server error instead of a bad request.
+    """
+    check_body_size(body)
+    try:
+        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
+    except RecursionError:
+        raise InvalidRequest("body is not JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError of bytes
+        raise InvalidRequest(f"body is not JSON: {str(exc).splitlines()[0]}") from None
+
+
 def _number(value: Any) -> float | None:
-    """A numeric cell as float (None for null/empty); raises ValueError otherwise."""
+    """A numeric cell as float (None for null/empty); raises ValueError otherwise (also when infinite)."""
     if value is None:
         return None
     if isinstance(value, bool):
         raise ValueError(value)
-    if isinstance(value, int | float):
-        return float(value)
     if isinstance(value, str):
         if not value.strip():
             return None
         number = float(value)
-        if math.isinf(number):
-            raise ValueError(value)
-        return number
-    raise ValueError(value)
+    elif isinstance(value, int | float):
+        number = float(value)  # OverflowError for an int beyond float range
+    else:
+        raise ValueError(value)
+    if math.isinf(number):
+        raise ValueError(value)
+    return number
 
 
 def _shown(items: Sequence[str]) -> str:
@@ -144,14 +211,14 @@ class ServedModel:
             for column in self.schema.numerical:
                 try:
                     row[column] = _number(record[column])
-                except (ValueError, TypeError):
-                    problems.append(f"row {i} {column}={record[column]!r} is not numeric")
+                except (ValueError, TypeError, OverflowError):
+                    problems.append(f"row {i} {column}={_BRIEF.repr(record[column])} is not numeric")
             for column in self.schema.categorical:
                 value = record[column]
                 if value is None or isinstance(value, str):
                     row[column] = value
                 else:
-                    problems.append(f"row {i} {column}={value!r} is not a string")
+                    problems.append(f"row {i} {column}={_BRIEF.repr(value)} is not a string")
             rows.append(row)
         if problems:
             raise InvalidRequest(f"invalid value(s): {_shown(problems)}")

@@ -6,6 +6,9 @@ its sha256 matches. Requests: ``application/json`` (``{"instances": [...]}`` or 
 or ``text/csv`` with a header row naming the columns. Responses: JSON.
 Note: the container answers any exception from these hooks with an error status of its own
 (``InvalidRequest`` messages reach the caller in the error body, not as a 400).
+Every request that cannot be scored raises ``InvalidRequest`` with a one-line message, never another
+exception: the body's size is checked before it is decoded, JSON numbers are checked while parsing
+(``model.parse_json``), and a CSV body is read only up to the loaded model's row limit.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from include.modelcare.serving.model import (
     InvalidRequest,
     ModelUnavailable,
     ServedModel,
+    check_body_size,
+    parse_json,
 )
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,13 @@ MODEL_FILE = "model.skops"
 SERVING_FILE = "serving.json"
 JSON = "application/json"
 CSV = "text/csv"
+
+
+class _Loaded:
+    """The row limit of the model this process serves (set by ``model_fn``, which the container calls
+    before any request), so ``input_fn`` can stop reading a CSV body at the limit instead of parsing it all."""
+
+    max_rows: int | None = None
 
 
 def model_fn(model_dir: str) -> ServedModel:
@@ -44,9 +56,11 @@ def model_fn(model_dir: str) -> ServedModel:
     if not isinstance(meta, dict) or not meta.get("sha256"):
         raise ModelUnavailable(f"{SERVING_FILE} in {model_dir} has no sha256")
     schema = FeatureSchema.from_dict(meta)
-    return ServedModel.from_bytes(
+    model = ServedModel.from_bytes(
         data, sha256=str(meta["sha256"]), schema=schema, max_rows=int(meta.get("max_rows") or DEFAULT_MAX_ROWS)
     )
+    _Loaded.max_rows = model.max_rows
+    return model
 
 
 def _text(body: Any) -> str:
@@ -61,20 +75,18 @@ def _text(body: Any) -> str:
 def input_fn(body: Any, content_type: str) -> list[Any]:
     """The records of a JSON or CSV (header row required) request body."""
     kind = (content_type or "").split(";")[0].strip().lower()
+    if isinstance(body, str | bytes | bytearray):
+        check_body_size(body)
     text = _text(body)
     if kind == JSON:
-        try:
-            payload = json.loads(text)
-        except ValueError as exc:
-            raise InvalidRequest(f"body is not JSON: {str(exc).splitlines()[0]}") from None
+        payload = parse_json(text)
         if isinstance(payload, dict) and "instances" in payload:
             payload = payload["instances"]
         if not isinstance(payload, list):
             raise InvalidRequest("JSON payload must be {'instances': [...]} or a list of records")
         return payload
     if kind == CSV:
-        reader = csv.reader(io.StringIO(text))
-        rows = [row for row in reader if row]
+        rows = _csv_rows(text)
         if not rows:
             raise InvalidRequest("empty payload: the CSV body has no rows")
         header = [name.strip() for name in rows[0]]
@@ -87,6 +99,23 @@ def input_fn(body: Any, content_type: str) -> list[Any]:
             records.append({name: (value if value != "" else None) for name, value in zip(header, row, strict=True)})
         return records
     raise InvalidRequest(f"unsupported content type {content_type!r} (use {JSON} or {CSV})")
+
+
+def _csv_rows(text: str) -> list[list[str]]:
+    """The non-empty rows of a CSV body, refused once they exceed the header plus the model's row limit
+    (``csv.reader`` is lazy, so the rest is never parsed) and when ``csv`` cannot read them."""
+    limit = _Loaded.max_rows
+    rows: list[list[str]] = []
+    try:
+        for row in csv.reader(io.StringIO(text)):
+            if not row:
+                continue
+            rows.append(row)
+            if limit is not None and len(rows) > limit + 1:
+                raise InvalidRequest(f"too many rows: more than {limit} per request (CSV body not read further)")
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (128 KiB)
+        raise InvalidRequest(f"CSV body is not readable: {str(exc).splitlines()[0]}") from None
+    return rows
 
 
 def _is_number(text: str) -> bool:

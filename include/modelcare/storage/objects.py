@@ -134,7 +134,13 @@ class ObjectStore:
         )
 
     def create_exclusive(self, uri: str, data: bytes, *, content_type: str | None = None) -> bool:
-        """Write only if the object does not exist yet (S3 ``If-None-Match: *``); True when this call created it."""
+        """Write only if the object does not exist yet (S3 ``If-None-Match: *``); True when this call created it.
+
+        Survives "applied, but the reply was lost": when S3 applied the PUT but the reply was lost (503 or a
+        reset after the write), botocore retries and the retry gets 412 for the write that succeeded. Every
+        conditional write therefore carries a fresh write token in its user metadata; after a 412/409 the
+        object is read back (HEAD) and a matching token means the write was ours (True).
+        """
         if not is_s3(uri):
             path = Path(uri)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,24 +150,21 @@ class ObjectStore:
             except FileExistsError:
                 return False
             return True
-        import botocore.exceptions
-
         bucket, key = split_s3(uri)
-        extra = {"ContentType": content_type} if content_type else {}
+        token = _write_token()
         try:
-            self.s3.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*", **extra)
-        except botocore.exceptions.ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in {"PreconditionFailed", "ConditionalRequestConflict"} or status in {409, 412}:
-                return False
-            raise
+            self.s3.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*", **_put_extra(content_type, token))
+        except Exception as exc:
+            if not _lost_condition(exc, _REFUSED, {409, 412}):
+                raise
+            return self._written_by(bucket, key, token)
         return True
 
     def replace_if_match(self, uri: str, data: bytes, etag: str, *, content_type: str | None = None) -> bool:
         """Overwrite only if the object still has this ETag (S3 ``If-Match``); True when this call replaced it.
 
         False when the object changed or vanished since it was read (412, 409 or 404): re-read and retry.
+        A 412 for our own write whose reply was lost is recognised by its write token (see ``create_exclusive``).
         Local paths compare and replace without a lock (single-writer use only).
         """
         if not is_s3(uri):
@@ -176,19 +179,34 @@ class ObjectStore:
             tmp.write_bytes(data)
             tmp.replace(path)
             return True
+        bucket, key = split_s3(uri)
+        token = _write_token()
+        try:
+            self.s3.put_object(Bucket=bucket, Key=key, Body=data, IfMatch=etag, **_put_extra(content_type, token))
+        except Exception as exc:
+            if not _lost_condition(
+                exc, {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"}, {404, 409, 412}
+            ):
+                raise
+            return self._written_by(bucket, key, token)
+        return True
+
+    def _written_by(self, bucket: str, key: str, token: str) -> bool:
+        """Whether the object now holds the write carrying ``token`` (our PUT applied, its reply lost)."""
         import botocore.exceptions
 
-        bucket, key = split_s3(uri)
-        extra = {"ContentType": content_type} if content_type else {}
         try:
-            self.s3.put_object(Bucket=bucket, Key=key, Body=data, IfMatch=etag, **extra)
+            head = self.s3.head_object(Bucket=bucket, Key=key)
         except botocore.exceptions.ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"} or status in {404, 409, 412}:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
                 return False
             raise
-        return True
+        ours = head.get("Metadata", {}).get(WRITE_TOKEN_KEY) == token
+        if ours:
+            log.info(
+                "s3://%s/%s: conditional write applied although its reply was lost (recognised by token)", bucket, key
+            )
+        return ours
 
     def copy(self, src: str, dst: str) -> None:
         if is_s3(src) and is_s3(dst):
@@ -204,6 +222,35 @@ class ObjectStore:
             return
         bucket, key = split_s3(uri)
         self.s3.delete_object(Bucket=bucket, Key=key)
+
+
+_REFUSED = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+WRITE_TOKEN_KEY = "modelcare-write-token"
+"""User-metadata key (``x-amz-meta-modelcare-write-token``) of the token every conditional write carries."""
+
+
+def _write_token() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def _put_extra(content_type: str | None, token: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {"Metadata": {WRITE_TOKEN_KEY: token}}
+    if content_type:
+        extra["ContentType"] = content_type
+    return extra
+
+
+def _lost_condition(exc: Exception, codes: frozenset[str] | set[str], statuses: set[int]) -> bool:
+    """Whether ``exc`` is S3 refusing a conditional write (precondition failed or a concurrent conflict)."""
+    import botocore.exceptions
+
+    if not isinstance(exc, botocore.exceptions.ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in codes or status in statuses
 
 
 def _local_etag(data: bytes) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from include.modelcare.errors import DataError, DataNotFound
 from include.modelcare.storage.objects import ObjectStore
@@ -28,22 +28,28 @@ def guess_format(uri: str, default: Format = "parquet") -> Format:
     return default
 
 
-def data_files(store: ObjectStore, uri: str, fmt: Format) -> list[str]:
-    """Data files at a URI: the file itself, or the files of that format under a prefix/directory.
+def _data_objects(store: ObjectStore, uri: str) -> list[str]:
+    """Objects under a prefix that are data: names starting with '_' or '.' (markers, results) are not,
+    as in Spark and pyarrow."""
+    prefix = uri if uri.endswith("/") else uri + "/"
+    found = []
+    for name in store.list(prefix):
+        relative = name[len(prefix) :] if name.startswith(prefix) else name.rsplit("/", 1)[-1]
+        if not any(part.startswith(("_", ".")) for part in relative.split("/")):
+            found.append(name)
+    return found
 
-    Names starting with '_' or '.' (markers, results) are not data, as in Spark and pyarrow.
-    """
+
+def data_files(store: ObjectStore, uri: str, fmt: Format) -> list[str]:
+    """Data files at a URI: the file itself, or the files of that format under a prefix/directory."""
     if uri.lower().endswith(SUFFIXES[fmt]):
         return [uri]
-    prefix = uri if uri.endswith("/") else uri + "/"
-    files = []
-    for found in store.list(prefix):
-        relative = found[len(prefix) :] if found.startswith(prefix) else found.rsplit("/", 1)[-1]
-        if any(part.startswith(("_", ".")) for part in relative.split("/")):
-            continue
-        if found.lower().endswith(SUFFIXES[fmt]):
-            files.append(found)
-    return files
+    return [name for name in _data_objects(store, uri) if name.lower().endswith(SUFFIXES[fmt])]
+
+
+def other_files(store: ObjectStore, uri: str, fmt: Format) -> list[str]:
+    """Data files under a prefix that are not of ``fmt`` (e.g. a CSV in a parquet model's batch)."""
+    return [name for name in _data_objects(store, uri) if not name.lower().endswith(SUFFIXES[fmt])]
 
 
 def parse_bytes(raw: bytes, fmt: Format, uri: str) -> pd.DataFrame:
@@ -76,6 +82,48 @@ def read_table(uri: str, fmt: Format | None = None, store: ObjectStore | None = 
         raise DataError(f"{uri}: no rows ({len(files)} file(s) read)")
     log.info("read %d rows x %d columns from %d file(s) at %s", len(frame), frame.shape[1], len(files), uri)
     return frame
+
+
+def read_files(files: list[str], fmt: Format, store: ObjectStore) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    """Read exactly these files into one DataFrame, with what was read: ``[{"uri", "etag", "bytes"}]``.
+
+    The list is what a validation result records, so that a later reader (retraining) uses exactly the
+    files that were validated, and notices one that changed since (``read_validated``).
+    ``DataError`` when a file is unreadable or the batch has no rows.
+    """
+    import pandas as pd
+
+    frames, manifest = [], []
+    for uri in files:
+        raw, etag = store.read_with_etag(uri)
+        frames.append(parse_bytes(raw, fmt, uri))
+        manifest.append({"uri": uri, "etag": etag, "bytes": len(raw)})
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if frame.empty:
+        raise DataError(f"no rows ({len(files)} file(s) read: {', '.join(files)})")
+    return frame, manifest
+
+
+def validated_files(result: dict[str, Any], store: ObjectStore, uri: str, fmt: Format) -> list[dict[str, Any]]:
+    """The files a validation result lists (``read_files``' manifest); a result written before results
+    recorded their files stands for every data file under ``uri``."""
+    files: list[dict[str, Any]] = result.get("files") or [{"uri": name} for name in data_files(store, uri, fmt)]
+    return files
+
+
+def read_validated(manifest: list[dict[str, object]], store: ObjectStore) -> list[tuple[str, bytes]]:
+    """The bytes of each file a validation result lists; ``DataError`` when one changed since it was validated.
+
+    An entry without an ETag (results written before validation recorded them) is read as it is.
+    """
+    out = []
+    for entry in manifest:
+        uri = str(entry["uri"])
+        raw, etag = store.read_with_etag(uri)
+        if "etag" in entry and etag != entry["etag"]:
+            raise DataError(f"{uri} changed after it was validated (ETag {etag}, validated {entry['etag']})")
+        out.append((uri, raw))
+    return out
 
 
 def to_bytes(frame: pd.DataFrame, fmt: Format) -> bytes:

@@ -1,8 +1,10 @@
 """The monitoring DAG's task bodies: one function per task, each idempotent for its batch date.
 
 Tasks exchange small dicts of references (URIs, counts, verdicts) through XCom,
-never DataFrames. The data work itself lives in ``validation``, ``drift`` and
-``data``; this module reads and writes S3, decides, and alerts.
+never DataFrames. The data work itself lives in ``quality.validation`` and ``quality.drift``,
+the decisions in ``policy``; this module reads and writes S3, calls them, and alerts.
+Every task body goes through ``task_boundary``: a domain error (a bad batch, missing
+reference data) fails the task without retries, S3 or network trouble is retried.
 """
 
 from __future__ import annotations
@@ -10,15 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from typing import Any
-
-from airflow.sdk.exceptions import AirflowFailException
+from typing import Any, NoReturn
 
 from include.modelcare.config.schema import ModelConfig
-from include.modelcare.errors import DataNotFound, ValidationFailed
+from include.modelcare.errors import DataError, DataNotFound, ValidationFailed
 from include.modelcare.operators.alerts import Alert, send_alert
 from include.modelcare.operators.defaults import dag_id
+from include.modelcare.policy import DecayVerdict, lower_is_better, performance_decay, retraining_decision
 from include.modelcare.storage.objects import ObjectStore
+from include.modelcare.tasks.boundary import task_boundary
 from include.modelcare.tasks.context import RunInfo, task_setup
 
 log = logging.getLogger(__name__)
@@ -34,14 +36,6 @@ ALERT_DRIFT = "alert_drift"
 REQUEST_RETRAINING = "request_retraining"
 TRIGGER_RETRAINING = "trigger_retraining"
 NO_RETRAINING = "no_retraining"
-
-
-class BatchRejected(ValidationFailed, AirflowFailException):
-    """Validation failure raised inside Airflow: fails the task at once, without retries.
-
-    Retrying cannot make a bad batch good; the batch is already quarantined and the failure
-    callback sends the alert.
-    """
 
 
 def load_reference(config: ModelConfig, run: RunInfo, store: ObjectStore) -> tuple[Any, str]:
@@ -68,19 +62,24 @@ def load_reference(config: ModelConfig, run: RunInfo, store: ObjectStore) -> tup
 
 # -- 1. find the batch -------------------------------------------------------------------------
 def locate_batch(config: ModelConfig, day: dt.date, store: ObjectStore) -> dict[str, Any]:
-    """Where the batch of ``day`` is: incoming (``found``), already ``quarantined``, or ``missing``."""
-    from include.modelcare.storage.tables import data_files
+    """Where the batch of ``day`` is: incoming (``found``, or ``wrong_format`` when its files are not the
+    model's format), already ``quarantined``, or ``missing``."""
+    from include.modelcare.storage.tables import data_files, other_files
 
     incoming = config.paths.incoming(day)
     files = data_files(store, incoming, config.data.format)
     if files:
         return {"day": day.isoformat(), "status": "found", "uri": incoming, "files": files}
+    others = other_files(store, incoming, config.data.format)
+    if others:  # a batch did arrive, in the wrong format: an invalid batch, not a missing one
+        return {"day": day.isoformat(), "status": "wrong_format", "uri": incoming, "files": others}
     quarantine = config.paths.quarantine(day)
-    if data_files(store, quarantine, config.data.format):
+    if store.exists(quarantine + "_REASON.json"):
         return {"day": day.isoformat(), "status": "quarantined", "uri": quarantine, "files": []}
     return {"day": day.isoformat(), "status": "missing", "uri": incoming, "files": []}
 
 
+@task_boundary
 def resolve_batch(model: str, context: Mapping[str, Any]) -> str:
     """Branch: validate the batch when there is one, otherwise report it missing."""
     config, run, store = task_setup(model, context)
@@ -91,6 +90,7 @@ def resolve_batch(model: str, context: Mapping[str, Any]) -> str:
     return REPORT_MISSING_BATCH if located["status"] == "missing" else VALIDATE_BATCH
 
 
+@task_boundary
 def report_missing_batch(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Alert that no batch arrived (the run succeeds: nothing to check is not a crash)."""
     config, run, store = task_setup(model, context)
@@ -127,57 +127,83 @@ def quarantine_batch(config: ModelConfig, day: dt.date, store: ObjectStore, reas
     return target
 
 
+@task_boundary
 def validate_batch(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the batch with Great Expectations; store the result beside it; quarantine on failure.
 
-    Raises a no-retry ``ValidationFailed`` so the task shows red in the grid and the failure
-    callback alerts with the figures.
+    Raises ``ValidationFailed`` (through the boundary: no retries, since retrying cannot make a bad
+    batch good) so the task shows red in the grid; the failure callback finds it in the cause chain
+    and alerts with the figures.
     """
     from include.modelcare.quality.validation import validate_frame
-    from include.modelcare.storage.tables import read_table
+    from include.modelcare.storage.tables import read_files
 
     config, run, store = task_setup(model, context)
     located = context["ti"].xcom_pull(task_ids=RESOLVE_BATCH, key="batch")
     if located["status"] == "quarantined":
         reason = store.read_json(config.paths.quarantine(run.day) + "_REASON.json")
-        raise BatchRejected(reason["message"], summary=reason)
+        raise ValidationFailed(reason["message"], summary=reason)
 
+    batch = {"batch_uri": located["uri"]}
+    ids = {"model": config.name, "day": run.day.isoformat(), "dag_id": run.dag_id, "run_id": run.run_id, **batch}
+    if located["status"] == "wrong_format":
+        names = ", ".join(u.rsplit("/", 1)[-1] for u in located["files"])
+        headline = f"unreadable batch: {names} not {config.data.format} (the model reads {config.data.format} files)"
+        _reject(config, run, store, {**batch, "success": False, "rows": 0, "headline": headline}, ids)
+    try:
+        frame, files = read_files(located["files"], config.data.format, store)
+    except DataError as exc:  # zero rows, truncated or random bytes, another format under the right name
+        headline = f"unreadable batch: {exc}"
+        _reject(config, run, store, {**batch, "success": False, "rows": 0, "headline": headline}, ids)
     reference = _read_reference(config, run, store)
-    frame = read_table(located["uri"], config.data.format, store)
     result = validate_frame(frame, config, reference)
-    result_uri = config.paths.validation_result(run.day)
-    payload = {
-        "model": config.name,
-        "day": run.day.isoformat(),
-        "batch_uri": located["uri"],
-        "dag_id": run.dag_id,
-        "run_id": run.run_id,
-        **result.to_dict(),
-    }
     summary = {
+        **batch,
         "success": result.success,
         "rows": result.rows,
         "failed_checks": len(result.failed),
         "total_checks": len(result.checks),
         "headline": result.headline(),
-        "batch_uri": located["uri"],
     }
-    if result.success:
-        store.write_json(result_uri, payload)
-        log.info("%s %s: %s (result at %s)", config.name, run.day, result.headline(), result_uri)
-        return {**summary, "result_uri": result_uri}
+    payload = {**ids, **result.to_dict(), "files": files}
+    if not result.success:
+        _reject(config, run, store, summary, payload)
+    result_uri = config.paths.validation_result(run.day)
+    store.write_json(result_uri, payload)
+    log.info("%s %s: %s (result at %s)", config.name, run.day, result.headline(), result_uri)
+    return {**summary, "result_uri": result_uri}
 
+
+def _reject(
+    config: ModelConfig, run: RunInfo, store: ObjectStore, summary: dict[str, Any], payload: dict[str, Any]
+) -> NoReturn:
+    """Quarantine the batch with its result and ``_REASON.json``, then raise ``ValidationFailed``.
+
+    The result goes with the batch into quarantine, so nothing under incoming/ claims a validated batch;
+    the failure alert finds the ``ValidationFailed`` in the cause chain and sends the figures.
+    """
     quarantine = config.paths.quarantine(run.day)
-    # The result goes with the batch into quarantine, so nothing under incoming/ claims a validated batch.
-    summary = {**summary, "result_uri": quarantine + "_modelcare/validation.json", "quarantine": quarantine}
-    message = (
-        f"{config.name} batch {run.day.isoformat()} failed validation: {result.headline()}. "
-        f"Quarantined at {quarantine}; full result at {summary['result_uri']}"
+    reason = {**summary, "result_uri": quarantine + "_modelcare/validation.json", "quarantine": quarantine}
+    reason["message"] = (
+        f"{config.name} batch {run.day.isoformat()} failed validation: {summary['headline']}. "
+        f"Quarantined at {quarantine}; full result at {reason['result_uri']}"
     )
-    summary["message"] = message
-    store.write_json(config.paths.validation_result(run.day), payload)
-    quarantine_batch(config, run.day, store, summary)
-    raise BatchRejected(message, summary=summary)
+    store.write_json(config.paths.validation_result(run.day), {**payload, **summary})
+    quarantine_batch(config, run.day, store, reason)
+    raise ValidationFailed(reason["message"], summary=reason)
+
+
+def validated_batch(config: ModelConfig, day: dt.date, store: ObjectStore) -> Any:
+    """The batch exactly as validated: the files its validation result lists, each unchanged since
+    (``DataError`` otherwise). Files added to the folder after validation are not part of it."""
+    import pandas as pd
+
+    from include.modelcare.storage.tables import parse_bytes, read_validated, validated_files
+
+    result = store.read_json(config.paths.validation_result(day))
+    files = validated_files(result, store, config.paths.incoming(day), config.data.format)
+    frames = [parse_bytes(raw, config.data.format, uri) for uri, raw in read_validated(files, store)]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _read_reference(config: ModelConfig, run: RunInfo, store: ObjectStore) -> Any:
@@ -191,16 +217,16 @@ def _read_reference(config: ModelConfig, run: RunInfo, store: ObjectStore) -> An
 
 
 # -- 3. drift ----------------------------------------------------------------------------------------
+@task_boundary
 def measure_drift(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Drift of the batch against the reference; HTML report and JSON summary to the reports prefix."""
     from include.modelcare.quality.drift import compute_drift, report_html
-    from include.modelcare.storage.tables import read_table
 
     config, run, store = task_setup(model, context)
     located = context["ti"].xcom_pull(task_ids=RESOLVE_BATCH, key="batch")
     reference, ref_uri = load_reference(config, run, store)
-    current = read_table(located["uri"], config.data.format, store)
-    result, snapshot = compute_drift(current, reference, config)
+    current = validated_batch(config, run.day, store)
+    result, snapshot = compute_drift(current, reference, config.data.features, config.drift, name=config.name)
     prediction = prediction_drift(config, store, reference, current)
 
     reports = config.paths.reports(run.day)
@@ -221,7 +247,7 @@ def measure_drift(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     log.info("%s %s: %s (report %s)", config.name, run.day, result.reason, html_uri)
     return {
         "drift_detected": result.drift_detected,
-        "drift_share": result.drift_share,
+        "share_drifted": result.share_drifted,
         "n_drifted": result.n_drifted,
         "n_features": result.n_features,
         "top_features": [c.name for c in result.top_features(config.drift.top_features) if c.drifted],
@@ -255,6 +281,7 @@ def prediction_drift(config: ModelConfig, store: ObjectStore, reference: Any, cu
     """Drift of the production model's predictions (reference vs batch), tested like a numeric feature.
 
     Reported beside feature drift (summary, alert); the dataset verdict stays the documented feature rule.
+    The one ``prediction`` column is tested by the model's drift rule (it is no critical feature).
     """
     import pandas as pd
 
@@ -265,15 +292,9 @@ def prediction_drift(config: ModelConfig, store: ObjectStore, reference: Any, cu
     if loaded is None:
         return None
     model, version = loaded
-    one_column = config.model_copy(
-        update={
-            "data": config.data.model_copy(update={"features": Features(numerical=["prediction"])}),
-            "drift": config.drift.model_copy(update={"critical_features": []}),
-        }
-    )
     ref = pd.DataFrame({"prediction": _scores(model, reference, config)})
     cur = pd.DataFrame({"prediction": _scores(model, current, config)})
-    result, _ = compute_drift(cur, ref, one_column)
+    result, _ = compute_drift(cur, ref, Features(numerical=["prediction"]), config.drift, name=config.name)
     column = result.columns["prediction"]
     return {
         "version": version,
@@ -286,11 +307,11 @@ def prediction_drift(config: ModelConfig, store: ObjectStore, reference: Any, cu
     }
 
 
+@task_boundary
 def check_performance(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Performance decay: the production model's metric on this batch once its labels have arrived."""
     import pandas as pd
 
-    from include.modelcare.ml.estimators import LOWER_IS_BETTER
     from include.modelcare.ml.evaluation import evaluate
     from include.modelcare.storage.tables import data_files, parse_bytes, read_table
 
@@ -311,8 +332,15 @@ def check_performance(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     joined = batch.merge(labels[[config.data.id_column, config.data.target]], on=config.data.id_column)
     value = evaluate(production, joined, config)[metric]
     floor = config.performance.floor
-    decayed = floor is not None and (value > floor if metric in LOWER_IS_BETTER else value < floor)
-    outcome.update(status="measured", version=version, value=value, rows=len(joined), decayed=decayed)
+    verdict = performance_decay(metric, value, floor, lower_better=lower_is_better(metric))
+    outcome.update(
+        status="measured",
+        version=version,
+        value=value,
+        rows=len(joined),
+        decayed=verdict.decayed,
+        reason=f"production v{version} {verdict.reason}",
+    )
     store.write_json(config.paths.reports(run.day) + "performance.json", {**outcome, "labels": files})
     log.info("%s %s: production v%d %s %.4f (floor %s)", config.name, run.day, version, metric, value, floor)
     return outcome
@@ -333,55 +361,40 @@ def last_request_before(config: ModelConfig, day: dt.date, store: ObjectStore) -
     return max(earlier) if earlier else None
 
 
-def retraining_decision(
-    config: ModelConfig,
-    day: dt.date,
-    drift: Mapping[str, Any],
-    store: ObjectStore,
-    performance: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Whether to request retraining for this batch, and why (cooldown keeps one episode to one request).
-
-    Triggers: dataset drift, or the production model's metric below ``performance.floor``.
-    """
-    decayed = bool(performance and performance.get("decayed"))
-    if not drift["drift_detected"] and not decayed:
-        return {"retrain": False, "why": f"no drift: {drift['reason']}"}
-    cause = drift["reason"] if drift["drift_detected"] else ""
-    if decayed and performance is not None:
-        decay = (
-            f"performance decay: production v{performance['version']} {performance['metric']} "
-            f"{performance['value']:.4f} below floor {performance['floor']}"
-        )
-        cause = f"{decay}; {cause}" if cause else decay
-    previous = last_request_before(config, day, store)
-    cooldown = config.drift.retrain_cooldown_days
-    if previous is not None and (day - previous).days < cooldown:
-        return {
-            "retrain": False,
-            "why": f"{cause}; but retraining was requested on {previous.isoformat()} "
-            f"({(day - previous).days} < {cooldown} days cooldown)",
-        }
-    return {"retrain": True, "why": cause}
+def _decay(performance: Mapping[str, Any] | None) -> DecayVerdict | None:
+    """The decay verdict ``check_performance`` measured (None when it measured nothing: no model or labels)."""
+    if not performance or performance.get("status") != "measured":
+        return None
+    return DecayVerdict(decayed=bool(performance["decayed"]), reason=str(performance["reason"]))
 
 
+@task_boundary
 def decide(model: str, context: Mapping[str, Any]) -> list[str]:
-    """Branch: alert on drift, and request retraining unless cooling down or switched off in the form."""
+    """Branch: alert on drift or decay, and request retraining unless cooling down or switched off in the form.
+
+    Reads what ``policy.retraining_decision`` needs (the XComs, the latest earlier request) and follows it.
+    """
     config, run, store = task_setup(model, context)
     drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
     performance = context["ti"].xcom_pull(task_ids=CHECK_PERFORMANCE)
-    decision = retraining_decision(config, run.day, drift, store, performance)
-    if decision["retrain"] and not run.params.get("request_retraining", True):
-        decision = {"retrain": False, "why": f"{decision['why']}; but the run's form switched retraining requests off"}
-    context["ti"].xcom_push(key="decision", value=decision)
-    log.info("%s %s: %s", config.name, run.day, decision["why"])
-    decayed = bool(performance and performance.get("decayed"))
-    branches = [ALERT_DRIFT] if drift["drift_detected"] or decayed else []
-    branches.append(REQUEST_RETRAINING if decision["retrain"] else NO_RETRAINING)
+    decision = retraining_decision(
+        run.day,
+        drift_detected=bool(drift["drift_detected"]),
+        drift_reason=str(drift["reason"]),
+        decay=_decay(performance),
+        previous_request=last_request_before(config, run.day, store),
+        cooldown_days=config.drift.retrain_cooldown_days,
+        requests_enabled=bool(run.params.get("request_retraining", True)),
+    )
+    context["ti"].xcom_push(key="decision", value={"retrain": decision.retrain, "why": decision.why})
+    log.info("%s %s: %s", config.name, run.day, decision.why)
+    branches = [ALERT_DRIFT] if decision.alert else []
+    branches.append(REQUEST_RETRAINING if decision.retrain else NO_RETRAINING)
     return branches
 
 
 # -- 5. act ----------------------------------------------------------------------------------------------
+@task_boundary
 def alert_drift(model: str, context: Mapping[str, Any]) -> dict[str, str]:
     """Email and SNS alert naming the drifted features, the share, the report and the run."""
     config, run, store = task_setup(model, context)
@@ -393,7 +406,7 @@ def alert_drift(model: str, context: Mapping[str, Any]) -> dict[str, str]:
         kind="drift",
         summary=decision.get("why") or drift["reason"],
         figures={
-            "drift_share": f"{drift['drift_share']:.0%} ({drift['n_drifted']} of {drift['n_features']} features)",
+            "share_drifted": f"{drift['share_drifted']:.0%} ({drift['n_drifted']} of {drift['n_features']} features)",
             "top_drifted_features": ", ".join(drift["top_features"]) or "-",
             "critical_drifted": ", ".join(drift["critical_drifted"]) or "-",
             "prediction_drift": _describe_prediction_drift(drift.get("prediction_drift")),
@@ -421,6 +434,7 @@ def retrain_dag_id(model: str) -> str:
     return dag_id("retrain", model)
 
 
+@task_boundary
 def request_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Record the retraining request for this batch date (once: a re-run finds it and does not add another).
 
@@ -465,6 +479,7 @@ def request_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]
     }
 
 
+@task_boundary
 def no_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """The branch taken when nothing needs retraining; says why in the log and XCom."""
     decision = context["ti"].xcom_pull(task_ids=DECIDE, key="decision") or {}

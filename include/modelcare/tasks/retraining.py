@@ -1,27 +1,30 @@
-"""The retraining DAG's task bodies: assemble, train, evaluate, gate, register, approve, hand off.
+"""The retraining DAG's task bodies: train, evaluate, gate, register, approve, hand off.
 
-Each task is idempotent for its run: the training folder is keyed by the run, and the
-registry returns the existing version when the same run registers again.
+The training set (step 1) is ``tasks.training_set``; the decisions (window, gate, initial status) are
+``policy``. Each task is idempotent for its run: the training folder is keyed by the run, and the
+registry returns the existing version when the same run registers again. Every task body goes
+through ``task_boundary``: a domain error (``TrainingError``, ``InvalidHyperparameters``,
+``DataNotFound``...) fails the task without retries; S3, network or API trouble is retried.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
 from include.modelcare.config.schema import ModelConfig
-from include.modelcare.errors import DataNotFound, InvalidHyperparameters, TrainingError
+from include.modelcare.errors import DataNotFound, TrainingError
 from include.modelcare.operators.alerts import Alert, send_alert
 from include.modelcare.operators.defaults import dag_id
+from include.modelcare.policy import initial_status
 from include.modelcare.registry.factory import open_registry
 from include.modelcare.storage.objects import ObjectStore
-from include.modelcare.tasks.context import RunInfo, parse_day, task_setup
+from include.modelcare.tasks.boundary import task_boundary
+from include.modelcare.tasks.context import RunInfo, task_setup
+from include.modelcare.tasks.training_set import BATCH_DAY, hyperparameters, run_key, run_slug, split_holdout
 
 log = logging.getLogger(__name__)
 
@@ -37,167 +40,11 @@ AWAIT_APPROVAL = "await_approval"
 HAND_OFF = "hand_off"
 SHOULD_DEPLOY = "should_deploy"
 TRIGGER_DEPLOYMENT = "trigger_deployment"
-BATCH_DAY = "_batch_day"
 
 
 def deploy_dag_id(model: str) -> str:
     """The deployment DAG of a model."""
     return dag_id("deploy", model)
-
-
-def run_key(run: RunInfo) -> str:
-    """Stable identity of a DAG run (registry idempotency key)."""
-    return f"{run.dag_id}/{run.run_id}"
-
-
-def run_slug(run: RunInfo) -> str:
-    """The run id as a safe S3 path segment."""
-    return re.sub(r"[^A-Za-z0-9._=-]", "_", run.run_id)
-
-
-# -- 1. training set ---------------------------------------------------------------------------------
-def training_window(config: ModelConfig, run: RunInfo) -> tuple[dt.date, dt.date]:
-    """First and last batch date of the window: the form's start/end dates, or its weeks, or the config's."""
-    params = run.params
-    end = parse_day(params["end_date"]) if params.get("end_date") else run.day
-    if params.get("start_date"):
-        start = parse_day(params["start_date"])
-    else:
-        weeks = int(params.get("window_weeks") or config.training.window_weeks)
-        start = end - dt.timedelta(weeks=weeks) + dt.timedelta(days=1)
-    if start > end:
-        raise TrainingError(f"training window starts {start} after it ends {end}")
-    return start, end
-
-
-def _partition_day(uri: str) -> dt.date | None:
-    match = re.search(r"/dt=(\d{4}-\d{2}-\d{2})/", uri)
-    return dt.date.fromisoformat(match.group(1)) if match else None
-
-
-def labelled_batches(config: ModelConfig, store: ObjectStore, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
-    """Validated batches in the window that have labels. Quarantined batches are never under incoming/."""
-    from include.modelcare.storage.tables import data_files
-
-    incoming_root = f"{config.paths.root}/incoming/"
-    days = sorted({d for u in store.list(incoming_root) if (d := _partition_day(u)) and start <= d <= end})
-    batches = []
-    for day in days:
-        result_uri = config.paths.validation_result(day)
-        try:
-            validated = bool(store.read_json(result_uri).get("success"))
-        except DataNotFound:
-            validated = False
-        if not validated:
-            log.info("%s %s: not validated (no passing %s): left out", config.name, day, result_uri)
-            continue
-        features = data_files(store, config.paths.incoming(day), config.data.format)
-        labels = data_files(store, config.paths.labels(day), config.data.format)
-        if not labels:
-            log.info("%s %s: no labels yet at %s: left out", config.name, day, config.paths.labels(day))
-            continue
-        batches.append({"day": day.isoformat(), "features": features, "labels": labels, "validation": result_uri})
-    return batches
-
-
-def assemble_training_set(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
-    """Join validated batches with their labels; write the data set and its manifest (inputs + sha256)."""
-    import hashlib
-
-    import pandas as pd
-
-    from include.modelcare.ml.training import fingerprint
-    from include.modelcare.storage.tables import parse_bytes, to_bytes
-
-    config, run, store = task_setup(model, context)
-    try:  # bad overrides fail here, before any data is read, and without retries
-        _hyperparameters(config, run)
-    except InvalidHyperparameters as exc:
-        raise AirflowFailException(str(exc)) from exc
-    start, end = training_window(config, run)
-    batches = labelled_batches(config, store, start, end)
-    if len(batches) < 2:
-        raise TrainingError(
-            f"{config.name}: {len(batches)} validated, labelled batch(es) between {start} and {end}; "
-            "need at least 2 (train + out-of-time holdout)"
-        )
-    inputs: list[tuple[str, str]] = []
-    frames = []
-    data = config.data
-    for batch in batches:
-        parts = {}
-        for kind in ("features", "labels"):
-            loaded = []
-            for uri in batch[kind]:
-                raw = store.read_bytes(uri)
-                inputs.append((uri, hashlib.sha256(raw).hexdigest()))
-                loaded.append(parse_bytes(raw, data.format, uri))
-            parts[kind] = pd.concat(loaded, ignore_index=True)
-        features = parts["features"].drop(columns=[data.target], errors="ignore")
-        joined = features.merge(parts["labels"][[data.id_column, data.target]], on=data.id_column, how="inner")
-        joined[BATCH_DAY] = batch["day"]
-        frames.append(joined)
-    dataset = pd.concat(frames, ignore_index=True)
-    digest = fingerprint(inputs)
-
-    force = bool(run.params.get("force"))
-    registry = open_registry(config, store)
-    latest = next(reversed(registry.versions()), None)
-    if latest is not None and latest.metadata.get("fingerprint") == digest and not force:
-        latest_run = latest.metadata.get("run_key")
-        if latest_run != run_key(run):
-            raise AirflowSkipException(
-                f"no new data: the inputs (fingerprint {digest[:12]}) are those of {latest.version_id}; "
-                "trigger with force=true to retrain anyway"
-            )
-
-    folder = config.paths.training_run(run_slug(run))
-    manifest = {
-        "model": config.name,
-        "window": {"start": start.isoformat(), "end": end.isoformat()},
-        "batches": [b["day"] for b in batches],
-        "validation_results": [b["validation"] for b in batches],
-        "inputs": [{"uri": u, "sha256": h} for u, h in sorted(inputs)],
-        "fingerprint": digest,
-        "rows": len(dataset),
-        "run_key": run_key(run),
-    }
-    store.write_bytes(folder + "dataset.parquet", to_bytes(dataset, "parquet"))
-    store.write_json(folder + "manifest.json", manifest)
-    log.info(
-        "%s: %d rows from %d batches %s..%s (fingerprint %s)",
-        config.name,
-        len(dataset),
-        len(batches),
-        start,
-        end,
-        digest[:12],
-    )
-    return {
-        "dataset_uri": folder + "dataset.parquet",
-        "manifest_uri": folder + "manifest.json",
-        "fingerprint": digest,
-        "rows": len(dataset),
-        "batches": manifest["batches"],
-        "window": manifest["window"],
-    }
-
-
-def _split(config: ModelConfig, dataset: Any) -> tuple[Any, Any]:
-    from include.modelcare.ml.training import time_split
-
-    days = sorted(dataset[BATCH_DAY].unique())
-    holdout_days = days[-config.training.holdout_weeks :]
-    return time_split(dataset, BATCH_DAY, holdout_days, min_rows=config.training.min_rows)
-
-
-def _hyperparameters(config: ModelConfig, run: RunInfo) -> dict[str, Any]:
-    from include.modelcare.ml.training import validate_params
-
-    overrides = run.params.get("hyperparameters") or {}
-    if isinstance(overrides, str):
-        overrides = json.loads(overrides) if overrides.strip() else {}
-    return validate_params(config, dict(overrides))
 
 
 # -- 2. train --------------------------------------------------------------------------------------
@@ -210,9 +57,10 @@ def _training_part(
     config, run, store = task_setup(model, context)
     assembled = context["ti"].xcom_pull(task_ids=ASSEMBLE)
     dataset = read_table(assembled["dataset_uri"], "parquet", store)
-    return config, run, store, _hyperparameters(config, run), _split(config, dataset)
+    return config, run, store, hyperparameters(config, run), split_holdout(config, dataset)
 
 
+@task_boundary
 def train_candidate(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Fit the configured pipeline on the training part (local backend); store it with skops."""
     from include.modelcare.ml.serialization import dump_model
@@ -234,6 +82,7 @@ def train_candidate(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@task_boundary
 def prepare_sagemaker_job(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Upload the training part and the source tarball; return the CreateTrainingJob request."""
     from include.modelcare.ml.training import build_source_tarball, sagemaker_training_config
@@ -254,6 +103,7 @@ def prepare_sagemaker_job(model: str, context: Mapping[str, Any]) -> dict[str, A
     )
 
 
+@task_boundary
 def collect_sagemaker_model(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Take model.skops out of the job's model.tar.gz into the run's training folder."""
     import io
@@ -266,8 +116,8 @@ def collect_sagemaker_model(model: str, context: Mapping[str, Any]) -> dict[str,
     try:
         raw = store.read_bytes(artifact)
     except DataNotFound:
-        # Final, not retried: waiting cannot produce an artifact a finished job did not write.
-        raise AirflowFailException(
+        # A domain error (final, not retried): waiting cannot produce an artifact a finished job did not write.
+        raise TrainingError(
             f"training job {job} reported Completed but wrote no model at {artifact} "
             "(the embedded AWS emulator accepts training jobs but does not run their containers)"
         ) from None
@@ -283,7 +133,7 @@ def collect_sagemaker_model(model: str, context: Mapping[str, Any]) -> dict[str,
         "backend": "sagemaker",
         "training_job": job,
         "estimator": config.training.estimator,
-        "params": _hyperparameters(config, run),
+        "params": hyperparameters(config, run),
         "train_rows": None,
         "holdout_rows": None,
         "dataset_rows": assembled["rows"],
@@ -291,17 +141,19 @@ def collect_sagemaker_model(model: str, context: Mapping[str, Any]) -> dict[str,
 
 
 # -- 3. evaluate and gate ----------------------------------------------------------------------------
+@task_boundary
 def evaluate_candidate(model: str, context: Mapping[str, Any], train_task: str) -> dict[str, Any]:
     """Metrics of the candidate and of the production model (champion) on the same holdout; the gate."""
-    from include.modelcare.ml.evaluation import evaluate, gate
+    from include.modelcare.ml.evaluation import evaluate
     from include.modelcare.ml.serialization import load_model
+    from include.modelcare.policy import gate
     from include.modelcare.storage.tables import read_table
 
     config, _, store = task_setup(model, context)
     assembled = context["ti"].xcom_pull(task_ids=ASSEMBLE)
     trained = context["ti"].xcom_pull(task_ids=train_task)
     dataset = read_table(assembled["dataset_uri"], "parquet", store)
-    _, holdout = _split(config, dataset)
+    _, holdout = split_holdout(config, dataset)
     candidate = load_model(store.read_bytes(trained["model_uri"]))
     candidate_metrics = evaluate(candidate, holdout, config)
 
@@ -312,8 +164,7 @@ def evaluate_candidate(model: str, context: Mapping[str, Any], train_task: str) 
     if production is not None:
         champion_version = production.version
         champion_metrics = evaluate(registry.load_model(production.version), holdout, config)
-    decision = gate(config, candidate_metrics, champion_metrics)
-    log.info("%s: gate %s: %s", config.name, "passed" if decision.passed else "failed", "; ".join(decision.reasons))
+    decision = gate(config, candidate_metrics, champion_metrics)  # logs its verdict
     return {
         "candidate": candidate_metrics,
         "champion": champion_metrics,
@@ -324,13 +175,6 @@ def evaluate_candidate(model: str, context: Mapping[str, Any], train_task: str) 
 
 
 # -- 4. register --------------------------------------------------------------------------------------
-def initial_status(config: ModelConfig, gate_passed: bool) -> str:
-    """Registry status at registration: Rejected when the gate failed, else by the approval mode."""
-    if not gate_passed:
-        return "Rejected"
-    return "Approved" if config.training.approval == "auto" else "PendingManualApproval"
-
-
 def code_version() -> str | None:
     """The git commit of the bundle when it is a checkout (None otherwise)."""
     import subprocess
@@ -350,6 +194,7 @@ def code_version() -> str | None:
     return out.stdout.strip() or None
 
 
+@task_boundary
 def register_candidate(model: str, context: Mapping[str, Any], train_task: str) -> dict[str, Any]:
     """Register the candidate (also a rejected one, for the audit trail) with metadata and lineage."""
     from include.modelcare.storage.tables import read_table
@@ -366,7 +211,7 @@ def register_candidate(model: str, context: Mapping[str, Any], train_task: str) 
         n=min(config.training.reference_rows, len(dataset)), random_state=config.training.seed
     )
     gate_result = evaluated["gate"]
-    status = initial_status(config, gate_result["passed"])
+    status = initial_status(gate_result["passed"], config.training.approval)
     metadata = {
         "model": config.name,
         "task": config.task,
@@ -416,12 +261,14 @@ def register_candidate(model: str, context: Mapping[str, Any], train_task: str) 
     return {"version": record.version, "version_id": record.version_id, "status": record.status, "uri": record.uri}
 
 
+@task_boundary
 def route_approval(model: str, context: Mapping[str, Any]) -> str:
     """Branch: wait for a person when the version is pending, else go straight to the hand-off."""
     registered = context["ti"].xcom_pull(task_ids=REGISTER)
     return AWAIT_APPROVAL if registered["status"] == "PendingManualApproval" else HAND_OFF
 
 
+@task_boundary
 def record_approval(model: str, context: Mapping[str, Any], chosen: str, responded_by: str | None) -> str:
     """Write a person's answer (Approve/Reject in Airflow's Required Actions) into the registry."""
     config, run, store = task_setup(model, context)
@@ -438,6 +285,7 @@ def record_approval(model: str, context: Mapping[str, Any], chosen: str, respond
 
 
 # -- 5. hand off and alert -----------------------------------------------------------------------------
+@task_boundary
 def hand_off(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Hand an approved version to deployment (when auto_deploy); record the hand-off plainly."""
     config, run, store = task_setup(model, context)
@@ -486,6 +334,7 @@ def should_deploy(context: Mapping[str, Any]) -> bool:
     return bool((context["ti"].xcom_pull(task_ids=HAND_OFF) or {}).get("deploy"))
 
 
+@task_boundary
 def alert_registration(model: str, context: Mapping[str, Any]) -> dict[str, str]:
     """Email + SNS: registered vN with its metrics beside the champion's, or rejected with the reasons."""
     config, run, store = task_setup(model, context)

@@ -24,6 +24,7 @@ from typing import Any
 from include.modelcare.config.catalog import load_catalog
 from include.modelcare.config.schema import ModelConfig
 from include.modelcare.errors import DataNotFound, ModelcareError
+from include.modelcare.quality.drift import share_drifted_of
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ def detail(state: ModelState) -> dict[str, Any]:
         "aliases": {name: list(a.history) for name, a in state.aliases.items()},
         "deployments": state.deployments,
         "drift_trend": [
-            {"day": r["day"], "drift_share": r.get("drift_share"), "drift": r.get("drift_detected")}
+            {"day": r["day"], "share_drifted": share_drifted_of(r), "drift": r.get("drift_detected")}
             for r in reversed(state.reports)
         ],
         "metric_trend": [
@@ -313,7 +314,8 @@ def model_html(data: dict[str, Any]) -> str:
     for row in data["version_table"]:
         window = row["training_window"] or {}
         by = row["created_by"]
-        link = f"<a href='{_e(by['url'])}' target='_top'>{_e(by['run_id'])}</a>" if by.get("url") else _e(by["run_id"])
+        url = by["url"] if _is_web_url(by.get("url")) else None
+        link = f"<a href='{_e(url)}' target='_top'>{_e(by['run_id'])}</a>" if url else _e(by["run_id"])
         parts.append(
             f"<tr><td>{_e(row['version'])}</td><td class='{_e(row['status'])}'>{_e(row['status'])}</td>"
             f"<td>{_fmt(row['metric'])}</td><td>{_e(row['champion'])} {_fmt(row['champion_metric'])}</td>"
@@ -346,17 +348,27 @@ def model_html(data: dict[str, Any]) -> str:
                 f"<td>{_e(move.get('previous'))}</td><td>{_e(move.get('by'))}</td><td>{_e(move.get('why'))}</td></tr>"
             )
     parts.append("</table><h2>Trends</h2>")
-    parts.append(_svg_line([(p["day"], p["drift_share"]) for p in data["drift_trend"]], "drift share per batch"))
+    parts.append(_svg_line([(p["day"], p["share_drifted"]) for p in data["drift_trend"]], "drift share per batch"))
     parts.append(_svg_line([(p["version"], p["value"]) for p in data["metric_trend"]], f"{data['metric']} per version"))
     if data["latest_report"]:
         day = data["latest_report"]
         parts.append(
             f"<h2>Latest drift report ({_e(day)})</h2>"
-            f"<iframe title='drift report {_e(day)}' src='{PREFIX}/models/{_e(name)}/reports/{_e(day)}/drift'></iframe>"
+            f"<iframe title='drift report {_e(day)}' sandbox='allow-scripts' "
+            f"src='{PREFIX}/models/{_e(name)}/reports/{_e(day)}/drift'></iframe>"
         )
     if data["quarantined"]:
         parts.append(f"<h2>Quarantined batches</h2><p>{_e(', '.join(data['quarantined']))}</p>")
     return _page(f"{name} - Model Registry", "".join(parts))
+
+
+DATA_HTML_HEADERS = {"Content-Security-Policy": "sandbox allow-scripts", "X-Content-Type-Options": "nosniff"}
+"""Headers of every response whose bytes come from data: a sandbox CSP gives the document an opaque origin."""
+
+
+def _is_web_url(value: object) -> bool:
+    """Only http(s) URLs from metadata become links (a ``javascript:`` URL stays text)."""
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
 
 
 # -- the app -----------------------------------------------------------------------------------------------
@@ -368,6 +380,12 @@ def create_app(index: RegistryIndex | None = None) -> Any:
 
     index = index or default_index()
     app = FastAPI(title="modelcare Model Registry", dependencies=[Depends(get_user)])
+
+    @app.middleware("http")
+    async def no_sniffing(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
 
     def state_or_404(name: str) -> ModelState:
         try:
@@ -406,7 +424,7 @@ def create_app(index: RegistryIndex | None = None) -> Any:
         return model_html(detail(state_or_404(name)))
 
     @app.get("/models/{name}/reports/{day}/drift", response_class=HTMLResponse)
-    def drift_report(name: str, day: str) -> str:
+    def drift_report(name: str, day: str) -> HTMLResponse:
         state = state_or_404(name)
         try:
             report_day = _day(day)
@@ -414,9 +432,13 @@ def create_app(index: RegistryIndex | None = None) -> Any:
             raise HTTPException(status_code=404, detail=f"not a date: {day!r} (YYYY-MM-DD)") from None
         store = index.store_factory(state.config)
         try:
-            return str(store.read_bytes(f"{state.config.paths.reports(report_day)}drift.html").decode())
+            report = store.read_bytes(f"{state.config.paths.reports(report_day)}drift.html")
         except (DataNotFound, ModelcareError):
             raise HTTPException(status_code=404, detail=f"{name}: no drift report for {day}") from None
+        # The report's bytes come from batch data (Evidently embeds column values in a <script> block
+        # without escaping "</script>"), so it runs in an opaque origin: its own scripts work, the viewer's
+        # cookies and same-origin calls to Airflow's API do not.
+        return HTMLResponse(report, headers=DATA_HTML_HEADERS)
 
     return app
 

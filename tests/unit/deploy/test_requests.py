@@ -13,15 +13,21 @@ from typing import Any
 
 import pytest
 
+from include.modelcare.config.schema import LambdaSettings
 from include.modelcare.deploy import requests as rq
-from include.modelcare.deploy.targets.base import LambdaAlias, SageMakerEndpoint, SmokeAnswer
-from include.modelcare.errors import DeploymentError, SmokeTestFailed
-from include.modelcare.tasks.deployment import _lambda_weights, check_answer, firing_alarms
+from include.modelcare.deploy.alarms import firing_alarms
+from include.modelcare.deploy.plan import Live
+from include.modelcare.deploy.smoke import check_answer
+from include.modelcare.deploy.targets.base import SmokeAnswer
+from include.modelcare.deploy.targets.lambda_alias import LambdaAlias, traffic_steps
+from include.modelcare.deploy.targets.sagemaker import EndpointSettings, SageMakerEndpoint
+from include.modelcare.errors import ConfigError, DeploymentError, SmokeTestFailed
 from tests.unit.configs import make_config
+from tests.unit.deploy.plans import make_plan
 
 pytestmark = pytest.mark.unit
 
-DEPLOY = {
+DEPLOY: dict[str, Any] = {
     "target": "sagemaker",
     "strategy": "canary",
     "alarms": ["churn-errors"],
@@ -37,6 +43,12 @@ DEPLOY = {
 @pytest.fixture
 def config() -> Any:
     return make_config(deploy=DEPLOY)
+
+
+@pytest.fixture
+def settings(config: Any) -> EndpointSettings:
+    """The SageMaker settings as the plan carries them."""
+    return EndpointSettings.of(config)
 
 
 def _client(service: str) -> Any:
@@ -81,15 +93,15 @@ def test_endpoint_name_defaults_to_the_model_name(config: Any) -> None:
 
 
 # -- SageMaker ---------------------------------------------------------------------------------------
-def test_create_model_and_endpoint_config_requests(config: Any, stubbed: Any) -> None:
+def test_create_model_and_endpoint_config_requests(config: Any, settings: EndpointSettings, stubbed: Any) -> None:
     client, stub = stubbed("sagemaker")
-    model_req = rq.sagemaker_model_request(config, 2, "s3://b/registry/packages/v0002/model.tar.gz")
-    config_req = rq.endpoint_config_request(config, 2, model_req["ModelName"])
+    model_req = rq.sagemaker_model_request(settings, config.name, 2, "s3://b/registry/packages/v0002/model.tar.gz")
+    config_req = rq.endpoint_config_request(settings, config.name, 2, model_req["ModelName"])
     _not_found(stub, "describe_model")
     stub.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m"}, model_req)
     _not_found(stub, "describe_endpoint_config")
     stub.add_response("create_endpoint_config", {"EndpointConfigArn": "arn:aws:sagemaker:::x"}, config_req)
-    endpoint = SageMakerEndpoint(config, client)
+    endpoint = SageMakerEndpoint.from_config(config, client)
     assert endpoint.ensure_model(model_req) is True
     assert endpoint.ensure_endpoint_config(config_req) is True
     variant = config_req["ProductionVariants"][0]
@@ -97,17 +109,17 @@ def test_create_model_and_endpoint_config_requests(config: Any, stubbed: Any) ->
     assert model_req["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
 
 
-def test_re_run_reuses_the_existing_model_and_config(config: Any, stubbed: Any) -> None:
+def test_re_run_reuses_the_existing_model_and_config(config: Any, settings: EndpointSettings, stubbed: Any) -> None:
     client, stub = stubbed("sagemaker")
-    model_req = rq.sagemaker_model_request(config, 2, "s3://b/model.tar.gz")
-    config_req = rq.endpoint_config_request(config, 2, model_req["ModelName"])
+    model_req = rq.sagemaker_model_request(settings, config.name, 2, "s3://b/model.tar.gz")
+    config_req = rq.endpoint_config_request(settings, config.name, 2, model_req["ModelName"])
     stub.add_response("describe_model", _described_model(model_req), {"ModelName": model_req["ModelName"]})
     stub.add_response(
         "describe_endpoint_config",
         _described_config(config_req),
         {"EndpointConfigName": config_req["EndpointConfigName"]},
     )
-    endpoint = SageMakerEndpoint(config, client)
+    endpoint = SageMakerEndpoint.from_config(config, client)
     assert endpoint.ensure_model(model_req) is False
     assert endpoint.ensure_endpoint_config(config_req) is False
 
@@ -164,10 +176,12 @@ def _described_config(request: dict[str, Any]) -> dict[str, Any]:
         ),
     ],
 )
-def test_update_endpoint_blue_green_request(config: Any, stubbed: Any, strategy: str, routing: dict[str, Any]) -> None:
+def test_update_endpoint_blue_green_request(
+    settings: EndpointSettings, stubbed: Any, strategy: str, routing: dict[str, Any]
+) -> None:
     client, stub = stubbed("sagemaker")
     deployment = rq.deployment_config(
-        config, strategy, canary_percent=10, linear_step_percent=25, alarms=["churn-errors"]
+        settings, strategy, canary_percent=10, linear_step_percent=25, alarms=["churn-errors"]
     )
     request = rq.update_endpoint_request("modelcare-churn", "modelcare-churn-v0002-abcdef12", deployment)
     assert deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == routing
@@ -183,7 +197,7 @@ def test_create_endpoint_request(stubbed: Any) -> None:
     client.create_endpoint(**request)
 
 
-def test_sagemaker_live_version_and_rollback(config: Any, stubbed: Any) -> None:
+def test_sagemaker_live_version_and_rollback(config: Any, settings: EndpointSettings, stubbed: Any) -> None:
 
     client, stub = stubbed("sagemaker")
     name = rq.endpoint_name(config)
@@ -192,10 +206,10 @@ def test_sagemaker_live_version_and_rollback(config: Any, stubbed: Any) -> None:
     stub.add_response(
         "update_endpoint",
         {"EndpointArn": "arn:aws:sagemaker:::endpoint/x"},
-        rq.update_endpoint_request(name, old, rq.rollback_deployment_config(config)),
+        rq.update_endpoint_request(name, old, rq.rollback_deployment_config(settings)),
     )
-    endpoint = SageMakerEndpoint(config, client)
-    assert "updated back to" in endpoint.roll_back(old, new)
+    endpoint = SageMakerEndpoint.from_config(config, client)
+    assert "updated back to" in endpoint.restore_config(old, new)
 
     _not_found(stub, "describe_endpoint", message=f"Could not find endpoint {name}")
     live = endpoint.live()
@@ -209,7 +223,7 @@ def test_new_endpoint_that_failed_is_deleted(config: Any, stubbed: Any) -> None:
     new = f"{name}-v0001-aaaaaaaa"
     stub.add_response("describe_endpoint", _described_endpoint(name, new), {"EndpointName": name})
     stub.add_response("delete_endpoint", {}, {"EndpointName": name})
-    assert "deleted endpoint" in SageMakerEndpoint(config, client).roll_back(None, new)
+    assert "deleted endpoint" in SageMakerEndpoint.from_config(config, client).restore_config(None, new)
 
 
 def test_invoke_endpoint_request(config: Any, stubbed: Any) -> None:
@@ -228,7 +242,7 @@ def test_invoke_endpoint_request(config: Any, stubbed: Any) -> None:
             "Body": body,
         },
     )
-    got = SageMakerEndpoint(config, _client("sagemaker"), runtime).invoke(body)
+    got = SageMakerEndpoint.from_config(config, _client("sagemaker"), runtime).send(body)
     assert got.body["version"] == "v0002" and got.answered_by == "AllTraffic"
 
 
@@ -266,7 +280,7 @@ def test_clean_up_keeps_the_newest_and_the_protected(config: Any, stubbed: Any) 
     )
     stub.add_response("delete_endpoint_config", {}, {"EndpointConfigName": old})
     stub.add_response("delete_model", {}, {"ModelName": model})
-    deleted = SageMakerEndpoint(config, client).clean_up(1, protected={names[0], names[2]})
+    deleted = SageMakerEndpoint.from_config(config, client).delete_old(1, protected={names[0], names[2]})
     assert deleted == [old, model]
 
 
@@ -317,7 +331,7 @@ def test_lambda_publish_update_wait_publish(config: Any, stubbed: Any) -> None:
     stub.add_response(
         "publish_version", _function_config("2", env), {"FunctionName": "churn-fn", "Description": "churn v0002"}
     )
-    assert LambdaAlias(config, client).publish(env, "churn v0002", timeout_minutes=1) == "2"
+    assert LambdaAlias.from_config(config, client).publish(env, "churn v0002", timeout_minutes=1) == "2"
 
 
 def test_lambda_publish_reuses_an_identical_version(config: Any, stubbed: Any) -> None:
@@ -329,7 +343,7 @@ def test_lambda_publish_reuses_an_identical_version(config: Any, stubbed: Any) -
         {"Versions": [_function_config("$LATEST", env), _function_config("7", env)]},
         {"FunctionName": "churn-fn"},
     )
-    assert LambdaAlias(config, client).publish(env, "again", timeout_minutes=1) == "7"
+    assert LambdaAlias.from_config(config, client).publish(env, "again", timeout_minutes=1) == "7"
 
 
 def test_lambda_canary_alias_and_rollback_requests(config: Any, stubbed: Any) -> None:
@@ -339,7 +353,7 @@ def test_lambda_canary_alias_and_rollback_requests(config: Any, stubbed: Any) ->
     assert canary["RoutingConfig"] == {"AdditionalVersionWeights": {"2": 0.1}}
     stub.add_response("get_alias", alias, {"FunctionName": "churn-fn", "Name": "live"})
     stub.add_response("update_alias", alias, canary)
-    LambdaAlias(config, client).route(stable="1", canary="2", weight=0.1, description="canary")
+    LambdaAlias.from_config(config, client).route(stable="1", canary="2", weight=0.1, description="canary")
 
     # Rollback: the alias still points at 1 with 10% on 2 -> all traffic back on 1.
     weighted = {**alias, "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.1}}}
@@ -349,7 +363,7 @@ def test_lambda_canary_alias_and_rollback_requests(config: Any, stubbed: Any) ->
     )
     assert back["RoutingConfig"] == {"AdditionalVersionWeights": {}}
     stub.add_response("update_alias", alias, back)
-    assert "back on version 1" in LambdaAlias(config, client).roll_back("1", "2")
+    assert "back on version 1" in LambdaAlias.from_config(config, client).restore("1", "2")
 
 
 def test_lambda_first_alias_is_created(config: Any, stubbed: Any) -> None:
@@ -357,7 +371,7 @@ def test_lambda_first_alias_is_created(config: Any, stubbed: Any) -> None:
     _not_found(stub, "get_alias", code="ResourceNotFoundException")
     request = rq.alias_request("churn-fn", "live", stable="1", canary=None, weight=0.0, description="churn v0001")
     stub.add_response("create_alias", {"Name": "live", "FunctionVersion": "1"}, request)
-    LambdaAlias(config, client).route(stable="1", canary=None, weight=0.0, description="churn v0001")
+    LambdaAlias.from_config(config, client).route(stable="1", canary=None, weight=0.0, description="churn v0001")
 
 
 @pytest.mark.parametrize(
@@ -392,19 +406,19 @@ def test_lambda_invoke_request_and_answers(
         response,
         {"FunctionName": "churn-fn", "Qualifier": "2", "InvocationType": "RequestResponse", "Payload": body},
     )
-    target = LambdaAlias(config, client)
+    target = LambdaAlias.from_config(config, client)
     if message is None:
-        assert target.invoke("2", body).body["version"] == "v0002"
+        assert target.send("2", body).body["version"] == "v0002"
     else:
         with pytest.raises(DeploymentError, match=message):
-            target.invoke("2", body)
+            target.send("2", body)
 
 
 def test_missing_function_says_how_to_create_it(config: Any, stubbed: Any) -> None:
     client, stub = stubbed("lambda")
     _not_found(stub, "get_function_configuration", code="ResourceNotFoundException")
     with pytest.raises(DeploymentError, match="make-lambda-zip"):
-        LambdaAlias(config, client).live()
+        LambdaAlias.from_config(config, client).live()
 
 
 # -- alarms, smoke answers, traffic steps -------------------------------------------------------------
@@ -449,9 +463,16 @@ def test_smoke_answer_checks() -> None:
         ("canary", {"exists": False, "ref": None}, [1.0]),  # a new alias has nothing to share traffic with
     ],
 )
-def test_lambda_traffic_steps(strategy: str, previous: dict[str, Any], weights: list[float]) -> None:
-    plan = {"strategy": strategy, "canary_percent": 10, "linear_step_percent": 25, "previous": previous}
-    assert _lambda_weights(plan) == weights
+def test_lambda_traffic_steps(config: Any, strategy: str, previous: dict[str, Any], weights: list[float]) -> None:
+    plan = make_plan(
+        config,
+        "lambda",
+        strategy=strategy,
+        canary_percent=10,
+        linear_step_percent=25,
+        previous={"version": 1, **previous},
+    )
+    assert traffic_steps(plan) == weights
 
 
 def test_deploy_section_needs_the_default_targets_settings() -> None:
@@ -459,3 +480,60 @@ def test_deploy_section_needs_the_default_targets_settings() -> None:
 
     with pytest.raises((ConfigError, ValueError), match="lambda: required"):
         make_config(deploy={"target": "lambda"})
+
+
+# -- requests come from the plan -------------------------------------------------------------------------
+def test_a_config_problem_is_a_config_error(config: Any, settings: EndpointSettings) -> None:
+    lambda_only = make_config(deploy={"target": "lambda", "lambda": {"function_name": "churn-fn"}})
+    with pytest.raises(ConfigError, match=r"deploy\.sagemaker is not configured"):
+        rq.endpoint_name(lambda_only)
+    with pytest.raises(ConfigError, match="strategy 'blue'"):
+        rq.deployment_config(settings, "blue", canary_percent=10, linear_step_percent=25, alarms=[])
+    with pytest.raises(ConfigError, match="settings for target 'sagemaker' are invalid"):
+        make_plan(config, target_settings={"endpoint_name": "x"}).settings(EndpointSettings)
+
+
+def test_the_update_is_built_from_the_plan_not_the_live_config(config: Any, stubbed: Any) -> None:
+    """A config edit after the plan was made (wait interval, timeouts, canary) changes nothing in this run."""
+    ref = "modelcare-customer-churn-v0001-bbbbbbbb"
+    previous = {"version": 1, "ref": ref, "exists": True}
+    plan = make_plan(config, previous=previous, canary_percent=20)
+    sagemaker: dict[str, Any] = dict(DEPLOY["sagemaker"])
+    edited = {**DEPLOY, "sagemaker": {**sagemaker, "wait_interval_seconds": 5, "instance_count": 4}}
+    assert make_config(deploy=edited).deploy is not None  # what the live config says now
+    client, stub = stubbed("sagemaker")
+    endpoint = SageMakerEndpoint(plan.settings(EndpointSettings), client)
+    calls = {c["call"]: c["request"] for c in endpoint.planned_calls(plan)}
+    update = calls["sagemaker:UpdateEndpoint"]
+    policy = update["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "CANARY",
+        "WaitIntervalInSeconds": 300,
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20},
+    }
+    assert policy["TerminationWaitInSeconds"] == 0 and policy["MaximumExecutionTimeoutInSeconds"] == 3600
+    assert calls["sagemaker:CreateEndpointConfig"]["ProductionVariants"][0]["InitialInstanceCount"] == 2
+    name = rq.endpoint_name(config)
+    stub.add_response("describe_endpoint", _described_endpoint(name, ref), {"EndpointName": name})
+    stub.add_response("update_endpoint", {"EndpointArn": "arn:aws:sagemaker:::endpoint/x"}, update)
+    config_name = calls["sagemaker:CreateEndpointConfig"]["EndpointConfigName"]
+    shifted = endpoint.shift(plan, {"operation": "update", "request": update, "endpoint_config": config_name})
+    assert shifted == {"operation": "update", "endpoint_config": config_name}
+
+
+def test_lambda_linear_bake_steps_the_alias_from_the_plan(config: Any, stubbed: Any) -> None:
+    plan = make_plan(config, "lambda", strategy="linear", previous={"version": 1, "ref": "1", "exists": True})
+    client, stub = stubbed("lambda")
+    target = LambdaAlias(plan.settings(LambdaSettings), client)
+    alias = {"AliasArn": "arn:aws:lambda:us-east-1:1:function:churn-fn:live", "Name": "live", "FunctionVersion": "1"}
+    step = rq.alias_request(
+        "churn-fn", "live", stable="1", canary="2", weight=0.5, description="customer_churn linear v0002"
+    )
+    stub.add_response("get_alias", alias, {"FunctionName": "churn-fn", "Name": "live"})
+    stub.add_response("update_alias", alias, step)
+    target.advance(plan, {"function_version": "2"}, progress=0.6)  # 0.25 -> 0.5 -> 0.75: the second step
+    assert [c["call"] for c in target.planned_calls(plan)][-2:] == ["lambda:UpdateAlias", "lambda:Invoke"]
+
+
+def test_live_is_part_of_the_plan_json() -> None:
+    assert Live(version=1, ref="1", exists=True).as_dict() == {"version": 1, "ref": "1", "exists": True}

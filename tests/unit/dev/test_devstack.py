@@ -1,45 +1,24 @@
-"""The embedded dev stack: S3 through ObjectStore, conditional writes, the mail sink, SNS read back via SQS."""
+"""The embedded dev stack: its environment, S3 through ObjectStore, conditional writes, a busy port, ``serve``.
+
+The mail sink is tested in ``test_mail.py``, bootstrapping and SNS read back via SQS in ``test_bootstrap.py``."""
 
 from __future__ import annotations
 
 import json
 import shlex
-import smtplib
 import socket
 import threading
 import uuid
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from include.modelcare.config.catalog import get_model_config
-from include.modelcare.config.schema import ModelConfig
-from include.modelcare.dev.devstack import (
-    DevStack,
-    bootstrap,
-    inbox_queue_name,
-    read_mails,
-    read_sns_messages,
-    save_message,
-    serve,
-)
+from include.modelcare.dev.devstack import DevStack, serve
 from include.modelcare.errors import DataNotFound
 from include.modelcare.storage.objects import ObjectStore
 
 pytestmark = pytest.mark.unit
-
-
-def _config(bucket: str, topic: str | None = None) -> ModelConfig:
-    """The sample model on its own bucket (and its own topic, so tests never share an inbox)."""
-    base = get_model_config("customer_churn")
-    arn = f"arn:aws:sns:us-east-1:123456789012:{topic}" if topic else None
-    return base.model_copy(
-        update={
-            "data": base.data.model_copy(update={"bucket": bucket}),
-            "alerts": base.alerts.model_copy(update={"sns_topic_arn": arn}),
-        }
-    )
 
 
 def test_env_points_boto3_and_airflow_at_the_stack(devstack: DevStack) -> None:
@@ -70,75 +49,6 @@ def test_create_exclusive_wins_once(s3_store: ObjectStore, fresh_bucket: str) ->
     assert s3_store.create_exclusive(uri, b"first") is True
     assert s3_store.create_exclusive(uri, b"second") is False
     assert s3_store.read_bytes(uri) == b"first"
-
-
-def test_mail_sent_with_smtplib_lands_as_a_file(devstack: DevStack) -> None:
-    subject = f"sink test {uuid.uuid4().hex}"
-    msg = EmailMessage()
-    msg["From"] = "modelcare@example.com"
-    msg["To"] = "ml-team@example.com"
-    msg["Subject"] = subject
-    msg.set_content("drift détectée")
-    with smtplib.SMTP("127.0.0.1", devstack.smtp_port, timeout=10) as smtp:
-        smtp.send_message(msg, to_addrs=["ml-team@example.com", "hidden@example.com"])
-
-    mine = [m for m in read_mails(devstack.mail_dir) if m["Subject"] == subject]
-    assert len(mine) == 1
-    mail = mine[0]
-    assert mail["To"] == "ml-team@example.com"
-    assert mail["X-Envelope-To"] == "ml-team@example.com, hidden@example.com"
-    body = mail.get_body(("plain",))
-    assert body is not None and body.get_content().strip() == "drift détectée"
-    assert not [p for p in devstack.mail_dir.iterdir() if p.name.endswith(".tmp")]
-
-
-def test_mails_are_read_in_arrival_order(tmp_path: Path) -> None:
-    for i in range(3):
-        save_message(tmp_path, f"Subject: n{i}\r\n\r\nbody\r\n".encode())
-    (tmp_path / ".half-written.eml.tmp").write_bytes(b"Subject: partial\r\n")
-    assert [m["Subject"] for m in read_mails(tmp_path)] == ["n0", "n1", "n2"]
-    assert read_mails(tmp_path / "nowhere") == []
-
-
-def test_sns_publish_is_read_back_through_the_sqs_inbox(devstack: DevStack, bucket_name: str) -> None:
-    topic = f"alerts-{uuid.uuid4().hex[:8]}"
-    boot = devstack.bootstrap(_config(bucket_name, topic))
-    assert boot.topic_arn == f"arn:aws:sns:us-east-1:123456789012:{topic}"
-    assert boot.queue_url and boot.queue_url.endswith(inbox_queue_name(topic))
-
-    sns = devstack.client("sns")
-    sns.publish(TopicArn=boot.topic_arn, Subject="drift on customer_churn", Message="monthly_charges drifted")
-    sns.publish(TopicArn=boot.topic_arn, Message="no subject")
-    messages = read_sns_messages(boot.queue_url)  # default client: from the environment the fixture set
-    assert [(m["Subject"], m["Message"]) for m in messages] == [
-        ("drift on customer_churn", "monthly_charges drifted"),
-        (None, "no subject"),
-    ]
-    assert read_sns_messages(boot.queue_url, devstack.client("sqs")) == []  # drained
-
-
-def test_bootstrap_is_idempotent(devstack: DevStack, bucket_name: str) -> None:
-    topic = f"alerts-{uuid.uuid4().hex[:8]}"
-    config = _config(bucket_name, topic)
-    first = bootstrap(config, devstack.client)
-    second = bootstrap(config, devstack.client)
-    assert first == second
-
-    buckets = [b["Name"] for b in devstack.client("s3").list_buckets()["Buckets"]]
-    assert buckets.count(bucket_name) == 1
-    sns, sqs = devstack.client("sns"), devstack.client("sqs")
-    assert [t["TopicArn"] for t in sns.list_topics()["Topics"]].count(first.topic_arn) == 1
-    assert len(sns.list_subscriptions_by_topic(TopicArn=first.topic_arn)["Subscriptions"]) == 1
-    assert len(sqs.list_queues(QueueNamePrefix=inbox_queue_name(topic)).get("QueueUrls", [])) == 1
-
-    sns.publish(TopicArn=first.topic_arn, Subject="once", Message="delivered once")
-    assert [m["Subject"] for m in read_sns_messages(first.queue_url or "", sqs)] == ["once"]
-
-
-def test_bootstrap_without_topic_only_makes_the_bucket(devstack: DevStack, bucket_name: str) -> None:
-    boot = devstack.bootstrap(_config(bucket_name))
-    assert boot.topic_arn is None and boot.queue_url is None
-    devstack.client("s3").head_bucket(Bucket=bucket_name)
 
 
 def test_stack_reports_a_busy_port_instead_of_hanging(tmp_path: Path) -> None:

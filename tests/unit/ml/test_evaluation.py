@@ -1,4 +1,4 @@
-"""Holdout metrics and the champion/challenger gate."""
+"""Holdout metrics (ml.evaluation) and the champion/challenger gate (policy.gate)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from include.modelcare.config.schema import ModelConfig
 from include.modelcare.dev.simulate import generate_batch
 from include.modelcare.errors import TrainingError
 from include.modelcare.ml.estimators import METRICS
-from include.modelcare.ml.evaluation import GateDecision, evaluate, gate
+from include.modelcare.ml.evaluation import evaluate
 from include.modelcare.ml.training import fit
+from include.modelcare.policy import GateDecision, gate
 from tests.unit.configs import make_config
 
 pytestmark = pytest.mark.unit

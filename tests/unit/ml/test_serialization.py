@@ -6,6 +6,7 @@ import importlib
 import io
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -203,3 +204,106 @@ def test_hist_gradient_boosting_with_a_scorer_cannot_be_saved(frame: Any) -> Non
     pipeline = build_pipeline(config, params).fit(frame, frame["churned"])
     with pytest.raises(ModelFileError, match="cannot save Pipeline with skops"):
         dump_model(pipeline)
+
+
+def _replace_member(data: bytes, replace: dict[str, bytes], add: dict[str, bytes] | None = None) -> bytes:
+    """The skops zip ``data`` with some members' bytes replaced (and others added), deflated as skops writes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in source.namelist():
+            archive.writestr(name, replace.get(name, source.read(name)))
+        for name, content in (add or {}).items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+def _npy_header(shape: tuple[int, ...], dtype: str = "<f8") -> bytes:
+    from numpy.lib import format as npy
+
+    header = io.BytesIO()
+    npy.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return header.getvalue()
+
+
+def _array_member(data: bytes) -> str:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return next(name for name in archive.namelist() if name.endswith(".npy"))
+
+
+def test_a_small_file_declaring_a_huge_array_is_refused_before_anything_is_allocated(
+    fitted: dict[str, tuple[ModelConfig, Any]],
+) -> None:
+    """1.6 GB declared in a few KB (truncated data): refused from the header, in well under a second."""
+    import time
+    import tracemalloc
+
+    data = dump_model(fitted["LogisticRegression"][1])
+    crafted = _replace_member(data, {_array_member(data): _npy_header((200_000_000,)) + b"\0" * 64})
+    assert len(crafted) < 20_000
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(ModelFileError, match=r"arrays declare 1,525\.9 MiB .* over the limit of 256\.0 MiB") as err:
+            load_model(crafted)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 2
+    assert peak < 32 * 2**20, f"{peak:,} bytes allocated while refusing"
+    assert re.search(r"\(1,600,\d{3},\d{3} bytes\)", str(err.value))  # the crafted array plus the real ones
+    assert "MODELCARE_MAX_MODEL_ARRAY_BYTES" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_many_arrays_each_under_the_limit_are_refused_by_their_sum(fitted: dict[str, tuple[ModelConfig, Any]]) -> None:
+    data = dump_model(fitted["LogisticRegression"][1])
+    extra = {f"{i}.npy": _npy_header((20_000_000,)) for i in range(2)}  # 2 x 160 MB: each fits, both do not
+    with pytest.raises(ModelFileError, match="arrays declare"):
+        load_model(_replace_member(data, {}, extra))
+
+
+def test_a_zip_bomb_is_refused_from_the_declared_member_sizes(fitted: dict[str, tuple[ModelConfig, Any]]) -> None:
+    """A member that inflates far beyond its compressed size (not an array) counts against the same limit."""
+    data = dump_model(fitted["Ridge"][1])
+    bomb = _replace_member(data, {}, {"padding.bin": b"\0" * (4 * 2**20)})
+    assert len(bomb) < 20_000
+    with pytest.raises(ModelFileError, match=r"members unpack to 4\.\d MiB .* over the limit of 1\.0 MiB"):
+        load_model(bomb, max_array_bytes=2**20)
+
+
+def test_the_limit_comes_from_the_argument_or_the_environment(
+    fitted: dict[str, tuple[ModelConfig, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from include.modelcare.errors import ConfigError
+    from include.modelcare.ml.serialization import DEFAULT_MAX_ARRAY_BYTES, array_limit, check_sizes
+
+    data = dump_model(fitted["LogisticRegression"][1])
+    assert array_limit() == DEFAULT_MAX_ARRAY_BYTES == 256 * 2**20
+    assert 0 < check_sizes(data) < 2**20  # a real model is far below the default
+    with pytest.raises(ModelFileError, match=r"over the limit of 0\.0 MiB"):
+        load_model(data, max_array_bytes=100)
+    monkeypatch.setenv("MODELCARE_MAX_MODEL_ARRAY_BYTES", "100")
+    with pytest.raises(ModelFileError, match=r"over the limit of 0\.0 MiB \(100 bytes\)"):
+        load_model(data)
+    load_model(data, max_array_bytes=2**20)  # the argument wins over the environment
+    monkeypatch.setenv("MODELCARE_MAX_MODEL_ARRAY_BYTES", "lots")
+    with pytest.raises(ConfigError, match="MODELCARE_MAX_MODEL_ARRAY_BYTES='lots'"):
+        load_model(data)
+
+
+def test_a_corrupt_array_header_is_not_a_skops_file(fitted: dict[str, tuple[ModelConfig, Any]]) -> None:
+    data = dump_model(fitted["Ridge"][1])
+    crafted = _replace_member(data, {_array_member(data): b"\x93NUMPY\x01\x00\x10\x00{'descr': 1}"})
+    with pytest.raises(ModelFileError, match="not a skops model file"):
+        load_model(crafted)
+
+
+def test_a_model_over_the_limit_is_refused_when_it_is_saved(
+    fitted: dict[str, tuple[ModelConfig, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training fails with the reason rather than registering a model that no loader would accept."""
+    monkeypatch.setenv("MODELCARE_MAX_MODEL_ARRAY_BYTES", "1000")
+    with pytest.raises(
+        ModelFileError, match=r"Pipeline would not load back: .*over the limit of 0\.0 MiB \(1,000 bytes\)"
+    ):
+        dump_model(fitted["RandomForestClassifier"][1])

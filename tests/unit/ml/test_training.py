@@ -303,7 +303,8 @@ def test_source_tarball_is_deterministic_and_complete() -> None:
     assert {ENTRY_SCRIPT, "requirements.txt", "include/modelcare/ml/training.py", "include/__init__.py"} <= set(names)
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert {m.mtime for m in members} == {315532800} and {m.uid for m in members} == {0}
-    assert "scikit-learn==" in requirements and "skops==" in requirements
+    assert "scikit-learn==" in requirements and "skops==" in requirements and "croniter==" in requirements
+    assert not [n for n in names if n.startswith("include/modelcare/dev/")], "dev tools shipped to SageMaker"
 
 
 def test_entry_script_trains_in_a_subprocess_like_the_container(tmp_path: Path, dataset: Any) -> None:

@@ -11,7 +11,14 @@ import pytest
 from include.modelcare.config.catalog import load_model_config
 from include.modelcare.config.schema import ModelConfig
 from include.modelcare.errors import DriftError
-from include.modelcare.quality.drift import CHI2_CONTINGENCY, ColumnDrift, DriftResult, compute_drift, report_html
+from include.modelcare.quality.drift import (
+    CHI2_CONTINGENCY,
+    ColumnDrift,
+    DriftResult,
+    compute_drift,
+    report_html,
+    share_drifted_of,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,7 +28,8 @@ pytestmark = pytest.mark.unit
 CHURN_YAML = Path(__file__).resolve().parents[3] / "include" / "models" / "customer_churn.yaml"
 CLI_KEYS = {
     "drift_detected",
-    "drift_share",
+    "share_drifted",
+    "drift_share",  # the former name of share_drifted, still written for readers of old reports
     "columns",
     "n_drifted",
     "n_features",
@@ -62,6 +70,11 @@ def churn_frame(
     )
 
 
+def drift_of(current: pd.DataFrame, reference: pd.DataFrame, config: ModelConfig) -> tuple[DriftResult, Any]:
+    """``compute_drift`` with the model's features and drift rule, as the monitoring DAG calls it."""
+    return compute_drift(current, reference, config.data.features, config.drift, name=config.name)
+
+
 @pytest.fixture(scope="module")
 def config() -> ModelConfig:
     return load_model_config(CHURN_YAML)
@@ -79,12 +92,12 @@ def large_ref() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def small_same(config: ModelConfig, small_ref: pd.DataFrame) -> tuple[DriftResult, Any]:
-    return compute_drift(churn_frame(400, seed=11), small_ref, config)
+    return drift_of(churn_frame(400, seed=11), small_ref, config)
 
 
 @pytest.fixture(scope="module")
 def large_same(config: ModelConfig, large_ref: pd.DataFrame) -> tuple[DriftResult, Any]:
-    return compute_drift(churn_frame(1200, seed=12), large_ref, config)
+    return drift_of(churn_frame(1200, seed=12), large_ref, config)
 
 
 def test_identical_distribution_small_reference_no_drift(small_same: tuple[DriftResult, Any]) -> None:
@@ -133,7 +146,7 @@ def test_no_correction_uses_alpha(config: ModelConfig) -> None:
 
     loose = config.model_copy(update={"drift": config.drift.model_copy(update={"multiple_testing": "none"})})
     frame = churn_frame(200, seed=3)
-    _, thresholds = choose_methods(frame, frame, loose)
+    _, thresholds = choose_methods(frame, frame, loose.data.features, loose.drift)
     assert set(thresholds.values()) == {config.drift.alpha}
 
 
@@ -142,7 +155,7 @@ def test_mean_shift_in_critical_feature_is_drift(
     ref_fixture: str, request: pytest.FixtureRequest, config: ModelConfig
 ) -> None:
     reference = request.getfixturevalue(ref_fixture)
-    result, _ = compute_drift(churn_frame(400, seed=21, charges_shift=1.0), reference, config)
+    result, _ = drift_of(churn_frame(400, seed=21, charges_shift=1.0), reference, config)
     assert result.drift_detected, result.reason
     assert "monthly_charges" in result.critical_drifted
     assert result.columns["monthly_charges"].drifted and result.columns["monthly_charges"].critical
@@ -159,7 +172,7 @@ def test_categorical_shift_in_contract(
 ) -> None:
     reference = request.getfixturevalue(ref_fixture)
     current = churn_frame(n_current, seed=31, contract_p=(0.30, 0.30, 0.40))
-    result, _ = compute_drift(current, reference, config)
+    result, _ = drift_of(current, reference, config)
     contract = result.columns["contract"]
     assert contract.method == method
     assert contract.drifted, contract
@@ -171,7 +184,8 @@ def test_to_dict_has_cli_keys_and_is_json(small_same: tuple[DriftResult, Any]) -
     result, _ = small_same
     data = result.to_dict()
     assert set(data) == CLI_KEYS
-    assert isinstance(data["drift_detected"], bool) and isinstance(data["drift_share"], float)
+    assert isinstance(data["drift_detected"], bool) and isinstance(data["share_drifted"], float)
+    assert data["drift_share"] == data["share_drifted"] == result.share_drifted
     assert set(data["columns"]) == set(result.columns)
     for column in data["columns"].values():
         assert set(column) == {"score", "method", "threshold", "drifted"}
@@ -195,7 +209,7 @@ def test_top_features_ranking_is_documented_order() -> None:
     ]
     result = DriftResult(
         drift_detected=True,
-        drift_share=0.6,
+        share_drifted=0.6,
         n_drifted=3,
         n_features=5,
         columns={c.name: c for c in columns},
@@ -212,16 +226,16 @@ def test_top_features_ranking_is_documented_order() -> None:
 def test_missing_feature_raises_drift_error_naming_it(config: ModelConfig, small_ref: pd.DataFrame) -> None:
     current = churn_frame(100, seed=41).drop(columns=["region"])
     with pytest.raises(DriftError, match=r"current data is missing feature column\(s\) region"):
-        compute_drift(current, small_ref, config)
+        drift_of(current, small_ref, config)
     with pytest.raises(DriftError, match=r"reference data is missing feature column\(s\) region"):
-        compute_drift(small_ref, current, config)
+        drift_of(small_ref, current, config)
 
 
 def test_empty_frame_raises_drift_error(config: ModelConfig, small_ref: pd.DataFrame) -> None:
     with pytest.raises(DriftError, match="current data has no rows"):
-        compute_drift(small_ref.iloc[:0], small_ref, config)
+        drift_of(small_ref.iloc[:0], small_ref, config)
     with pytest.raises(DriftError, match="reference data has no rows"):
-        compute_drift(small_ref, small_ref.iloc[:0], config)
+        drift_of(small_ref, small_ref.iloc[:0], config)
 
 
 def test_report_html_is_html_bytes(small_same: tuple[DriftResult, Any]) -> None:
@@ -257,3 +271,46 @@ def test_chi2_contingency_stattest_is_calibrated() -> None:
 
     shifted = pd.Series(rng.choice(categories, 500, p=probs[::-1]))
     assert stat_test(pd.Series(rng.choice(categories, 500, p=probs)), shifted, ColumnType.Categorical, 0.05).drifted
+
+
+def test_one_column_is_tested_by_the_models_rule_without_faking_a_config(config: ModelConfig) -> None:
+    """Prediction drift: one ``prediction`` column, the model's drift rule (its critical features are absent)."""
+    import numpy as np
+    import pandas as pd
+
+    from include.modelcare.config.schema import Features
+
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({"prediction": rng.uniform(0, 1, 500)})
+    shifted = pd.DataFrame({"prediction": rng.uniform(0.3, 1, 400)})
+    result, _ = compute_drift(shifted, reference, Features(numerical=["prediction"]), config.drift)
+    assert config.drift.critical_features and "prediction" not in config.drift.critical_features
+    assert list(result.columns) == ["prediction"] and result.columns["prediction"].method == "ks"
+    assert result.columns["prediction"].threshold == pytest.approx(config.drift.alpha)  # Bonferroni over 1 column
+    assert result.columns["prediction"].drifted and not result.columns["prediction"].critical
+    assert result.critical_drifted == [] and result.share_drifted == 1.0 and result.drift_detected
+    same, _ = compute_drift(
+        reference.sample(frac=0.8, random_state=1), reference, Features(numerical=["prediction"]), config.drift
+    )
+    assert same.share_drifted == 0.0 and not same.drift_detected
+
+
+def test_messages_name_the_model_only_when_given(config: ModelConfig, small_ref: pd.DataFrame) -> None:
+    with pytest.raises(DriftError, match=r"^current data has no rows"):
+        compute_drift(small_ref.iloc[:0], small_ref, config.data.features, config.drift)
+    with pytest.raises(DriftError, match=r"^customer_churn: current data has no rows"):
+        compute_drift(small_ref.iloc[:0], small_ref, config.data.features, config.drift, name="customer_churn")
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ({"share_drifted": 0.4, "drift_share": 0.4}, 0.4),  # written now: both keys
+        ({"share_drifted": 0.2}, 0.2),
+        ({"drift_share": 0.3}, 0.3),  # a report written before the rename
+        ({"share_drifted": None, "drift_share": 0.1}, 0.1),
+        ({"drift_detected": False}, None),
+    ],
+)
+def test_share_drifted_of_reads_new_and_old_reports(summary: dict[str, Any], expected: float | None) -> None:
+    assert share_drifted_of(summary) == expected

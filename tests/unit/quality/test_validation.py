@@ -11,7 +11,8 @@ import pytest
 from include.modelcare.config.catalog import load_model_config
 from include.modelcare.config.schema import ColumnRule, ModelConfig
 from include.modelcare.errors import ConfigError, DataError
-from include.modelcare.quality.validation import CheckResult, Rule, ValidationResult, build_rules, validate_frame
+from include.modelcare.quality.rules import Rule, build_rules
+from include.modelcare.quality.validation import CheckResult, ValidationResult, validate_frame
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,5 +1,5 @@
 """Serving: ServedModel validation and predictions, the Lambda handler on the emulator, the SageMaker
-hooks on an unpacked model tarball, and reproducible deployment artifacts."""
+hooks on an unpacked model tarball, and reproducible, self-contained deployment artifacts."""
 
 from __future__ import annotations
 
@@ -16,12 +16,21 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from include.modelcare.dev.simulate import generate_batch
-from include.modelcare.errors import UntrustedModelError
+from include.modelcare.errors import DeploymentError, UntrustedModelError
 from include.modelcare.ml.serialization import dump_model, sha256_hex
 from include.modelcare.ml.training import fit
 from include.modelcare.serving import lambda_handler, sagemaker_inference
 from include.modelcare.serving.model import FeatureSchema, InvalidRequest, ModelUnavailable, ServedModel
-from include.modelcare.serving.package import LAMBDA_MODULES, build_lambda_zip, build_model_tarball
+from include.modelcare.serving.package import (
+    LAMBDA_HANDLER,
+    build_lambda_zip,
+    build_model_tarball,
+    lambda_modules,
+    module_closure,
+    runtime_modules,
+    sagemaker_modules,
+)
+from tests.house_rules import HEAVY_MODULES
 from tests.unit.configs import make_config
 
 if TYPE_CHECKING:
@@ -30,6 +39,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[3]
+# Must not be loaded by importing a serving entry point: the heavy house-rule list, and Airflow.
+NOT_AT_IMPORT = (*HEAVY_MODULES, "airflow")
 
 
 @pytest.fixture(scope="module")
@@ -211,20 +222,54 @@ def test_sagemaker_model_fn_refuses_a_tampered_model(model_dir: Path) -> None:
         sagemaker_inference.model_fn(str(model_dir))
 
 
-def test_tarball_code_is_self_contained(model_dir: Path) -> None:
-    """The container imports code/inference.py with only code/ (and site-packages) on its path."""
+def _import_alone(directory: Path, entry: str, then: str = "", *args: str) -> dict[str, Any]:
+    """Import ``entry`` in a fresh interpreter whose only modelcare code is ``directory``.
+
+    ``-I -S``: no environment variables, no user site and no ``.pth`` files (the editable install of
+    this repo is a ``.pth`` finder), so the packaged files are all there is; site-packages is added by
+    hand for the third-party libraries the runtime brings. ``then`` runs after the checks.
+    """
+    import site
+
     script = (
-        "import json, sys, inference, include\n"
-        "assert include.__file__.startswith(sys.argv[1]), include.__file__\n"
-        "m = inference.model_fn(sys.argv[2])\n"
-        "print(json.dumps(sorted(k for k in sys.modules if k.startswith('include'))))\n"
+        "import importlib, json, sys\n"
+        "root, entry, forbidden, *site_dirs = sys.argv[1:5] + [a for a in sys.argv[5:] if a != '--']\n"
+        "sys.path[:0] = [root]\n"
+        "sys.path.extend(site_dirs)\n"
+        "module = importlib.import_module(entry)\n"
+        "ours = {n: getattr(m, '__file__', None) or '' for n, m in sys.modules.items()"
+        " if n == 'include' or n.startswith('include.')}\n"
+        "report = {'file': module.__file__, 'loaded': sorted(m for m in json.loads(forbidden) if m in sys.modules),"
+        " 'outside': sorted(n for n, f in ours.items() if not f.startswith(root)), 'modules': sorted(ours)}\n"
+        f"{then}\n"
+        "print('REPORT=' + json.dumps(report))\n"
     )
-    code = model_dir / "code"
+    argv = [str(directory), entry, json.dumps(NOT_AT_IMPORT), *site.getsitepackages(), "--", *args]
     done = subprocess.run(
-        [sys.executable, "-c", script, str(code), str(model_dir)], cwd=code, capture_output=True, text=True, check=False
+        [sys.executable, "-I", "-S", "-c", script, *argv], cwd=directory, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert "include.modelcare.serving.model" in done.stdout
+    report: dict[str, Any] = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("REPORT="))[7:])
+    assert report["file"].startswith(str(directory)), report["file"]
+    assert report["outside"] == [], f"imported from outside the package: {report['outside']}"
+    assert report["loaded"] == [], f"importing {entry} loaded {report['loaded']}"
+    return report
+
+
+def test_tarball_code_is_self_contained(model_dir: Path) -> None:
+    """The container imports code/inference.py with only code/ (and site-packages) on its path."""
+    then = "m = module.model_fn(sys.argv[-1])\nassert m.max_rows == 500"
+    report = _import_alone(model_dir / "code", "inference", then, str(model_dir))
+    assert "include.modelcare.serving.model" in report["modules"]
+
+
+def test_lambda_zip_imports_on_its_own(tmp_path: Path) -> None:
+    with zipfile.ZipFile(io.BytesIO(build_lambda_zip())) as zipped:
+        zipped.extractall(tmp_path)
+    module, _, function = LAMBDA_HANDLER.rpartition(".")
+    report = _import_alone(tmp_path, module, f"assert callable(module.{function})")
+    shipped = {path.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for path in lambda_modules()}
+    assert set(report["modules"]) == shipped  # every packaged module is needed, nothing else is loaded
 
 
 # -- packaging ----------------------------------------------------------------------------------------
@@ -242,14 +287,88 @@ def test_artifacts_are_reproducible(trained: dict[str, Any]) -> None:
     archive = build_lambda_zip()
     assert archive == build_lambda_zip()
     with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
-        assert sorted(zipped.namelist()) == sorted(LAMBDA_MODULES)
+        assert sorted(zipped.namelist()) == sorted(lambda_modules())
 
 
-def test_lambda_zip_imports_on_its_own(tmp_path: Path) -> None:
-    with zipfile.ZipFile(io.BytesIO(build_lambda_zip())) as zipped:
-        zipped.extractall(tmp_path)
-    script = "import include.modelcare.serving.lambda_handler as h, sys; assert h.__file__.startswith(sys.argv[1])"
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, check=False
+def test_packages_hold_the_import_closure_of_their_entry_points() -> None:
+    runtime = set(runtime_modules())
+    assert "include/modelcare/serving/model.py" in runtime and "include/__init__.py" in runtime
+    assert set(lambda_modules()) == runtime | {"include/modelcare/serving/lambda_handler.py"}
+    assert set(sagemaker_modules()) == runtime  # the hooks themselves ship as code/inference.py
+    assert LAMBDA_HANDLER == "include.modelcare.serving.lambda_handler.handler"
+
+
+def test_importing_the_package_builder_stays_light() -> None:
+    """Deploy tasks import LAMBDA_HANDLER at run time: the entry points it names must not load heavy modules."""
+    script = (
+        "import json, sys\n"
+        "import include.modelcare.serving.package\n"
+        "print(json.dumps(sorted(m for m in json.loads(sys.argv[1]) if m in sys.modules)))\n"
     )
-    assert done.returncode == 0, done.stderr
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(NOT_AT_IMPORT)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == []
+
+
+def _tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in {"include/__init__.py": "", "include/modelcare/__init__.py": "", **files}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_closure_follows_nested_relative_and_submodule_imports(tmp_path: Path) -> None:
+    _tree(
+        tmp_path,
+        {
+            "include/modelcare/errors.py": "import json\n",
+            "include/modelcare/ml/__init__.py": "",
+            "include/modelcare/ml/serialization.py": "",
+            "include/modelcare/ml/training.py": "import sklearn\n",
+            "include/modelcare/serving/__init__.py": "",
+            "include/modelcare/serving/helper.py": "from ..ml import serialization\n",
+            "include/modelcare/serving/entry.py": (
+                "from typing import TYPE_CHECKING\n"
+                "from . import helper\n"
+                "if TYPE_CHECKING:  # never runs: not shipped\n"
+                "    from include.modelcare.ml import training\n"
+                "def f() -> None:\n"
+                "    import include.modelcare.errors\n"
+            ),
+        },
+    )
+    assert module_closure("include.modelcare.serving.entry", tmp_path) == (
+        "include/__init__.py",
+        "include/modelcare/__init__.py",
+        "include/modelcare/errors.py",
+        "include/modelcare/ml/__init__.py",
+        "include/modelcare/ml/serialization.py",
+        "include/modelcare/serving/__init__.py",
+        "include/modelcare/serving/entry.py",
+        "include/modelcare/serving/helper.py",
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "shipped"),
+    [
+        ("def f() -> None:\n    from include.modelcare.ml.training import fit\n", "include/modelcare/ml/training.py"),
+        ("import include.modelcare.quality.validation\n", "include/modelcare/quality/validation.py"),
+    ],
+)
+def test_closure_refuses_code_that_must_not_ship(tmp_path: Path, source: str, shipped: str) -> None:
+    _tree(
+        tmp_path,
+        {
+            "include/modelcare/ml/__init__.py": "",
+            "include/modelcare/ml/training.py": "import sklearn\n",
+            "include/modelcare/quality/__init__.py": "",
+            "include/modelcare/quality/validation.py": "import great_expectations\n",
+            "include/modelcare/serving/__init__.py": "",
+            "include/modelcare/serving/entry.py": source,
+        },
+    )
+    with pytest.raises(DeploymentError, match=f"would ship {shipped} .*<- include.modelcare.serving.entry"):
+        module_closure("include.modelcare.serving.entry", tmp_path)
+    with pytest.raises(DeploymentError, match="no file"):
+        module_closure("include.modelcare.serving.missing", tmp_path)

@@ -1,25 +1,46 @@
-"""The two deployment targets, each wrapping boto3 clients (from the amazon provider's hooks).
+"""The one protocol every deployment target implements, and the registry of target kinds.
 
-Both answer the same questions: which registry version is live, make the new version's resources,
-move traffic, put the previous version back, and send a request to a given version. Every method is
-safe to call again after a crash: it looks at the target's state before changing it.
+Why a protocol and a registry: the deployment task bodies speak to "the target of the plan" only, so a
+new kind of target (say batch scoring) is one new module that implements ``DeployTarget`` and calls
+``register`` at import; no task body, plan field or DAG branch names a target. Built-in kinds
+(``sagemaker``, ``lambda``) are imported on the first look-up.
+
+Every method is safe to call again after a crash: it looks at the target's state before changing it.
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
-from include.modelcare.deploy import requests as rq
-from include.modelcare.errors import DeploymentError
-from include.modelcare.registry.records import parse_version
+from include.modelcare.deploy.plan import Live
+from include.modelcare.errors import ConfigError
 
 if TYPE_CHECKING:
     from include.modelcare.config.schema import ModelConfig
+    from include.modelcare.deploy.plan import DeploymentPlan
+    from include.modelcare.registry.store import ModelRegistry
+    from include.modelcare.storage.objects import ObjectStore
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "DeployTarget",
+    "Live",
+    "SmokeAnswer",
+    "Step",
+    "TargetKind",
+    "configured_kinds",
+    "register",
+    "target_for",
+    "target_kind",
+]
+
+# Built-in kinds, in the order forms and messages list them (then other kinds, as registered).
+BUILTINS: Final = {
+    "sagemaker": "include.modelcare.deploy.targets.sagemaker",
+    "lambda": "include.modelcare.deploy.targets.lambda_alias",
+}
 
 
 def error_code(exc: BaseException) -> str:
@@ -28,22 +49,11 @@ def error_code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def _client_error() -> type[Exception]:
+def client_error() -> type[Exception]:
+    """botocore's ClientError (imported on use: no botocore at module level)."""
     from botocore.exceptions import ClientError
 
     return ClientError
-
-
-@dataclass(frozen=True)
-class Live:
-    """What a target serves now: the registry version and the target's own reference to it."""
-
-    version: int | None
-    ref: str | None  # SageMaker: endpoint config name; Lambda: function version number
-    exists: bool  # the endpoint / alias exists at all
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "ref": self.ref, "exists": self.exists}
 
 
 @dataclass(frozen=True)
@@ -54,263 +64,125 @@ class SmokeAnswer:
     answered_by: str | None  # SageMaker variant or Lambda version that served the request
 
 
-# -- SageMaker ---------------------------------------------------------------------------------------
-class SageMakerEndpoint:
-    """The model's real-time endpoint (``sagemaker`` client) and its runtime (``sagemaker-runtime``)."""
+class DeployTarget(Protocol):
+    """A place a registered version can serve from, moved there step by step.
 
-    def __init__(self, config: ModelConfig, client: Any, runtime: Any | None = None) -> None:
-        self.config = config
-        self.client = client
-        self.runtime = runtime
-        self.name = rq.endpoint_name(config)
+    ``prepared`` is the XCom of the kind's first step (what ``prepare`` returned, plus what that step
+    added): the new version's resources on the target, under the kind's ``ref_key``.
+    """
 
     def live(self) -> Live:
-        """The endpoint's current config and the version it carries (``exists=False`` if there is no endpoint)."""
-        try:
-            endpoint = self.client.describe_endpoint(EndpointName=self.name)
-        except _client_error() as exc:
-            if error_code(exc) == "ValidationException" and "Could not find" in str(exc):
-                return Live(version=None, ref=None, exists=False)
-            raise
-        config_name = endpoint.get("EndpointConfigName")
-        return Live(version=rq.version_of_name(config_name), ref=config_name, exists=True)
+        """Which registry version the target serves now (``exists=False`` when there is nothing yet)."""
+        ...
 
-    def ensure_model(self, request: dict[str, Any]) -> bool:
-        """CreateModel unless a model of that name exists (names carry version and content hash)."""
-        try:
-            self.client.describe_model(ModelName=request["ModelName"])
-            log.info("SageMaker model %s exists (re-run)", request["ModelName"])
-            return False
-        except _client_error() as exc:
-            if error_code(exc) != "ValidationException":
-                raise
-        self.client.create_model(**request)
-        log.info(
-            "created SageMaker model %s from %s", request["ModelName"], request["PrimaryContainer"]["ModelDataUrl"]
-        )
-        return True
+    def planned_calls(self, plan: DeploymentPlan) -> list[dict[str, Any]]:
+        """The calls a deployment of ``plan`` makes, with their requests (what a dry run shows)."""
+        ...
 
-    def ensure_endpoint_config(self, request: dict[str, Any]) -> bool:
-        """CreateEndpointConfig unless one of that name exists."""
-        try:
-            self.client.describe_endpoint_config(EndpointConfigName=request["EndpointConfigName"])
-            log.info("endpoint config %s exists (re-run)", request["EndpointConfigName"])
-            return False
-        except _client_error() as exc:
-            if error_code(exc) != "ValidationException":
-                raise
-        self.client.create_endpoint_config(**request)
-        log.info("created endpoint config %s", request["EndpointConfigName"])
-        return True
+    def prepare(self, plan: DeploymentPlan, registry: ModelRegistry, store: ObjectStore) -> dict[str, Any]:
+        """Make the new version's resources without moving traffic; the result must be JSON."""
+        ...
 
-    def roll_back(self, previous_config: str | None, new_config: str) -> str:
-        """Put the previous config back (or delete an endpoint that never served anything else)."""
-        live = self.live()
-        if not live.exists:
-            return "nothing to roll back: the endpoint does not exist"
-        if live.ref != new_config:
-            return f"nothing to roll back: the endpoint serves {live.ref}, not {new_config}"
-        if previous_config is None:
-            self.client.delete_endpoint(EndpointName=self.name)
-            return f"deleted endpoint {self.name}: it was new and served only the failed version"
-        self.client.update_endpoint(
-            **rq.update_endpoint_request(self.name, previous_config, rq.rollback_deployment_config(self.config))
-        )
-        return f"endpoint {self.name} updated back to {previous_config}"
+    def shift(self, plan: DeploymentPlan, prepared: dict[str, Any]) -> dict[str, Any]:
+        """Start moving traffic to the new version as the plan's strategy says."""
+        ...
 
-    def wait_in_service(self, poll_seconds: int, timeout_minutes: float) -> None:
-        """Block until InService (only for rollbacks: they must finish before the run reports)."""
-        attempts = max(1, int(timeout_minutes * 60 / max(poll_seconds, 1)))
-        self.client.get_waiter("endpoint_in_service").wait(
-            EndpointName=self.name, WaiterConfig={"Delay": poll_seconds, "MaxAttempts": attempts}
-        )
+    def ready(self, plan: DeploymentPlan, prepared: dict[str, Any]) -> bool:
+        """True once the new version serves (a poke: False means "look again later")."""
+        ...
 
-    def invoke(self, body: bytes) -> SmokeAnswer:
-        """InvokeEndpoint with a JSON body; ``DeploymentError`` when the model answers with an error."""
-        if self.runtime is None:
-            raise DeploymentError("no sagemaker-runtime client given")
-        try:
-            response = self.runtime.invoke_endpoint(
-                EndpointName=self.name, ContentType="application/json", Accept="application/json", Body=body
-            )
-        except _client_error() as exc:
-            raise DeploymentError(f"endpoint {self.name} answered {error_code(exc) or 'an error'}: {exc}") from None
-        payload = json.loads(response["Body"].read())
-        return SmokeAnswer(body=payload, answered_by=response.get("InvokedProductionVariant"))
+    def invoke(self, prepared: dict[str, Any], body: bytes) -> SmokeAnswer:
+        """Send the smoke request to the new version."""
+        ...
 
-    def clean_up(self, keep: int, protected: set[str]) -> list[str]:
-        """Delete endpoint configs and models of this endpoint's versions beyond the newest ``keep``."""
-        prefix = self.name[: rq.MAX_NAME - 15]
-        configs = []
-        paginator = self.client.get_paginator("list_endpoint_configs")
-        for page in paginator.paginate(NameContains=prefix):
-            configs += [c["EndpointConfigName"] for c in page["EndpointConfigs"]]
-        ours = sorted(
-            (c for c in configs if rq.version_of_name(c) is not None and c.startswith(prefix)),
-            key=lambda c: (rq.version_of_name(c) or 0, c),
-            reverse=True,
-        )
-        kept_versions: list[int] = []
-        deleted: list[str] = []
-        for name in ours:
-            version = rq.version_of_name(name) or 0
-            if name in protected or version in kept_versions or len(kept_versions) < keep:
-                if version not in kept_versions:
-                    kept_versions.append(version)
-                continue
-            described = self.client.describe_endpoint_config(EndpointConfigName=name)
-            self.client.delete_endpoint_config(EndpointConfigName=name)
-            deleted.append(name)
-            for variant in described.get("ProductionVariants", []):
-                model = variant.get("ModelName")
-                if model and rq.version_of_name(model) not in kept_versions:
-                    try:
-                        self.client.delete_model(ModelName=model)
-                        deleted.append(model)
-                    except _client_error() as exc:
-                        if error_code(exc) != "ValidationException":
-                            raise
-        if deleted:
-            log.info("deleted old endpoint configs and models: %s", ", ".join(deleted))
-        return deleted
+    def advance(self, plan: DeploymentPlan, prepared: dict[str, Any], progress: float) -> None:
+        """During the bake (``progress`` 0..1): move more traffic if the strategy steps (never to 100%)."""
+        ...
+
+    def promote(self, plan: DeploymentPlan, prepared: dict[str, Any]) -> dict[str, Any]:
+        """All traffic on the new version; returns what the deployment record notes about it."""
+        ...
+
+    def roll_back(self, plan: DeploymentPlan, new_ref: str) -> str:
+        """Put the plan's previous version back (or remove what served only ``new_ref``); says what it did."""
+        ...
+
+    def clean_up(self, plan: DeploymentPlan, live_ref: str) -> list[str]:
+        """After a promotion: delete old versions' resources; never raises (the deployment stands)."""
+        ...
 
 
-# -- Lambda ------------------------------------------------------------------------------------------
-class LambdaAlias:
-    """The serving function and its alias (``lambda`` client)."""
-
-    def __init__(self, config: ModelConfig, client: Any) -> None:
-        if config.deploy is None or config.deploy.lambda_ is None:
-            raise DeploymentError(f"{config.name}: deploy.lambda is not configured")
-        self.config = config
-        self.settings = config.deploy.lambda_
-        self.client = client
-        self.function = self.settings.function_name
-        self.alias = self.settings.alias
-
-    def _function_configuration(self, qualifier: str | None = None) -> dict[str, Any]:
-        kwargs = {"FunctionName": self.function, **({"Qualifier": qualifier} if qualifier else {})}
-        try:
-            return dict(self.client.get_function_configuration(**kwargs))
-        except _client_error() as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                raise DeploymentError(
-                    f"Lambda function {self.function}{':' + qualifier if qualifier else ''} not found: create it with "
-                    f"the zip from `modelcare make-lambda-zip` (handler {_handler()}) before deploying"
-                ) from None
-            raise
-
-    def version_served_by(self, function_version: str) -> int | None:
-        """The registry version a published function version serves (from its environment)."""
-        env = self._function_configuration(function_version).get("Environment", {}).get("Variables", {})
-        return parse_version(env.get(rq.ENV_MODEL_VERSION, ""))
-
-    def live(self) -> Live:
-        """The alias's main function version and the registry version it serves."""
-        self._function_configuration()  # a clear error when the function itself is missing
-        try:
-            alias = self.client.get_alias(FunctionName=self.function, Name=self.alias)
-        except _client_error() as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return Live(version=None, ref=None, exists=False)
-            raise
-        ref = str(alias["FunctionVersion"])
-        version = self.version_served_by(ref) if ref != "$LATEST" else None
-        return Live(version=version, ref=ref, exists=True)
-
-    def publish(self, environment: dict[str, str], description: str, timeout_minutes: float) -> str:
-        """Set the model variables on $LATEST, wait until updated, publish.
-
-        A published version with the same code (CodeSha256) and model variables is reused, so a re-run
-        does not publish twice, while new function code always gets a new version.
-        """
-        latest = self._function_configuration()
-        for version in self._published():
-            env = version.get("Environment", {}).get("Variables", {})
-            same_code = version.get("CodeSha256") == latest.get("CodeSha256")
-            if same_code and all(env.get(k) == environment.get(k) for k in rq.LAMBDA_ENV_KEYS):
-                log.info("function version %s already serves this model with this code (re-run)", version["Version"])
-                return str(version["Version"])
-        merged = {**latest.get("Environment", {}).get("Variables", {}), **environment}
-        self.client.update_function_configuration(FunctionName=self.function, Environment={"Variables": merged})
-        self.client.get_waiter("function_updated_v2").wait(
-            FunctionName=self.function,
-            WaiterConfig={"Delay": 2, "MaxAttempts": max(1, int(timeout_minutes * 30))},
-        )
-        published = self.client.publish_version(FunctionName=self.function, Description=description[:256])
-        log.info("published %s version %s (%s)", self.function, published["Version"], description)
-        return str(published["Version"])
-
-    def _published(self) -> list[dict[str, Any]]:
-        versions: list[dict[str, Any]] = []
-        paginator = self.client.get_paginator("list_versions_by_function")
-        for page in paginator.paginate(FunctionName=self.function):
-            versions += [v for v in page["Versions"] if v["Version"] != "$LATEST"]
-        return versions
-
-    def route(self, *, stable: str, canary: str | None, weight: float, description: str) -> dict[str, Any]:
-        """Point the alias at ``stable`` with ``weight`` of the traffic on ``canary`` (create it if missing)."""
-        request = rq.alias_request(
-            self.function, self.alias, stable=stable, canary=canary, weight=weight, description=description
-        )
-        try:
-            self.client.get_alias(FunctionName=self.function, Name=self.alias)
-        except _client_error() as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-            log.info("creating alias %s:%s -> %s", self.function, self.alias, stable)
-            return dict(self.client.create_alias(**request))
-        log.info("alias %s:%s -> %s (+%s at %.0f%%)", self.function, self.alias, stable, canary, weight * 100)
-        return dict(self.client.update_alias(**request))
-
-    def roll_back(self, previous: str | None, new: str) -> str:
-        """Send all traffic back to ``previous`` (or delete an alias that only ever served the failed version)."""
-        try:
-            alias = self.client.get_alias(FunctionName=self.function, Name=self.alias)
-        except _client_error() as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-            return "nothing to roll back: the alias does not exist"
-        serving = str(alias["FunctionVersion"])
-        weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}) or {}
-        if serving != new and new not in weights:
-            return f"nothing to roll back: {self.alias} serves version {serving}, no traffic on {new}"
-        if previous is None:
-            self.client.delete_alias(FunctionName=self.function, Name=self.alias)
-            return f"deleted alias {self.alias}: it was new and served only the failed version {new}"
-        request = rq.alias_request(
-            self.function,
-            self.alias,
-            stable=previous,
-            canary=None,
-            weight=0.0,
-            description=f"rollback from version {new}",
-        )
-        self.client.update_alias(**request)
-        return f"alias {self.alias} back on version {previous} (no traffic on {new})"
-
-    def invoke(self, qualifier: str, body: bytes) -> SmokeAnswer:
-        """Invoke one function version; ``DeploymentError`` on a function error or a non-200 answer."""
-        response = self.client.invoke(
-            FunctionName=self.function, Qualifier=qualifier, InvocationType="RequestResponse", Payload=body
-        )
-        raw = response["Payload"].read()
-        where = f"{self.function}:{qualifier}"
-        if response.get("FunctionError"):
-            raise DeploymentError(f"{where} failed ({response['FunctionError']}): {raw[:300].decode(errors='replace')}")
-        try:
-            answer = json.loads(raw)
-            status, payload = int(answer["statusCode"]), json.loads(answer["body"])
-        except (ValueError, KeyError, TypeError):
-            raise DeploymentError(
-                f"{where} answered something that is not the handler's response: {raw[:200]!r}"
-            ) from None
-        if status != 200:
-            raise DeploymentError(f"{where} answered {status}: {payload.get('error', payload)}")
-        return SmokeAnswer(body=payload, answered_by=response.get("ExecutedVersion"))
+StepAction = Literal["prepare", "shift", "deploy", "ready"]  # deploy = prepare, then shift
 
 
-def _handler() -> str:
-    from include.modelcare.serving.package import LAMBDA_HANDLER
+@dataclass(frozen=True)
+class Step:
+    """One task of a target's deploy chain (the DAG makes one task per step, in order)."""
 
-    return LAMBDA_HANDLER
+    task_id: str
+    action: StepAction
+
+
+@dataclass(frozen=True)
+class TargetKind:
+    """A registered kind of target: how to read its settings, build it, and the steps that deploy to it."""
+
+    name: str
+    steps: tuple[Step, ...]  # the first step's XCom is ``prepared`` for every later step
+    ref_key: str  # key of the new version's reference in ``prepared``
+    nothing_prepared: str  # rollback note when the first step made nothing, e.g. "no endpoint config was made"
+    settings: Callable[[ModelConfig], dict[str, Any] | None]  # None: not configured for this model
+    build: Callable[[DeploymentPlan], DeployTarget]
+    where: str = "{target} version {ref}"  # how the deployed alert names the new version's place
+    packaged: bool = False  # serves the version's model.tar.gz (the plan gets ``package_uri``)
+    poll: Callable[[ModelConfig], tuple[float, float]] = lambda _config: (30, 3600)  # ready: poke, timeout (s)
+
+    @property
+    def entry_task(self) -> str:
+        """The task the route branches to; later steps read its XCom."""
+        return self.steps[0].task_id
+
+    def step(self, task_id: str) -> Step:
+        for step in self.steps:
+            if step.task_id == task_id:
+                return step
+        raise ConfigError(f"target {self.name!r} has no step {task_id!r} (steps: {[s.task_id for s in self.steps]})")
+
+
+_KINDS: dict[str, TargetKind] = {}
+_loaded = False
+
+
+def register(kind: TargetKind) -> TargetKind:
+    """Add (or replace) a target kind; a target module calls this at import."""
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def _load_builtins() -> None:
+    global _loaded  # noqa: PLW0603  # import the built-in kinds once, on first use (they import this module)
+    if not _loaded:
+        _loaded = True
+        for module in BUILTINS.values():
+            importlib.import_module(module)
+
+
+def target_kind(name: str) -> TargetKind:
+    """The registered kind ``name`` (``ConfigError`` naming the known ones otherwise)."""
+    _load_builtins()
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise ConfigError(f"unknown deployment target {name!r} (known: {', '.join(_KINDS) or 'none'})") from None
+
+
+def configured_kinds(config: ModelConfig) -> list[TargetKind]:
+    """The kinds this model has settings for: the built-in ones first, then others in registration order."""
+    _load_builtins()
+    order = [*[name for name in BUILTINS if name in _KINDS], *[name for name in _KINDS if name not in BUILTINS]]
+    return [_KINDS[name] for name in order if _KINDS[name].settings(config) is not None]
+
+
+def target_for(plan: DeploymentPlan) -> DeployTarget:
+    """The plan's target, built from the plan alone (clients from the amazon provider's hooks)."""
+    return target_kind(plan.target).build(plan)
