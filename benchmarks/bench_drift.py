@@ -1,13 +1,15 @@
 """Benchmark of include.modelcare.quality.drift (a script, not a test).
 
-1. Wall time (and process peak RSS) of ``compute_drift`` and ``report_html`` on 10k and 100k rows
-   (reference and current of the same size, so the large-sample distance tests) x the 10 churn features.
+1. Wall time (and process peak RSS) of ``drift_verdict`` (the single-pass verdict, no Evidently),
+   ``compute_drift`` (verdict + Evidently's report run) and ``report_html`` on 10k and 100k rows
+   (reference and current of the same size) x the 10 churn features.
 2. False-alarm rate of the dataset verdict (share_drifted >= the threshold drift_share, or a critical
    feature drifted; customer_churn.yaml: 0.3, monthly_charges/contract) over seeded trials where reference
    (500 rows) and current (500 rows) come from the same distribution, for:
-   - modelcare's small-sample rule: KS / chi-square contingency at alpha / n_features (Bonferroni);
-   - the same tests at alpha per column (multiple_testing: none);
+   - modelcare's rule (p-value at the corrected level AND effect >= floor), with the default correction;
+   - the same rule at alpha per column (multiple_testing: none);
    - Evidently's defaults (DataDriftPreset without methods: KS / chisquare / Z at p < 0.05).
+   The rule's full benchmark (every size, shifts below/at/above the floor) is ``bench_drift_rule.py``.
 
 Run from the repo root: ``.venv/bin/python benchmarks/bench_drift.py [--trials 30]``.
 """
@@ -64,22 +66,27 @@ def peak_rss_mb() -> float:
 
 
 def bench_speed(config: ModelConfig, sizes: list[int]) -> None:
-    from include.modelcare.quality.drift import compute_drift, report_html
+    from include.modelcare.quality.drift import compute_drift, drift_verdict, report_html
 
     features, rule = config.data.features, config.drift
     compute_drift(churn_frame(300, 0), churn_frame(300, 1), features, rule)  # warm-up (imports, registration)
-    print(f"\n{'rows (ref = cur)':>16} {'mode':>10} {'compute_drift s':>16} {'report_html s':>14} {'peak RSS MB':>12}")
+    print(
+        f"\n{'rows (ref = cur)':>16} {'drift_verdict s':>16} {'compute_drift s':>16} {'report_html s':>14} "
+        f"{'peak RSS MB':>12}"
+    )
     for n in sizes:
         current, reference = churn_frame(n, 10), churn_frame(n, 11)
         start = time.perf_counter()
-        result, snapshot = compute_drift(current, reference, features, rule)
+        drift_verdict(current, reference, features, rule)
+        verdict_s = time.perf_counter() - start
+        start = time.perf_counter()
+        _, snapshot = compute_drift(current, reference, features, rule)
         compute_s = time.perf_counter() - start
         start = time.perf_counter()
         html = report_html(snapshot)
         html_s = time.perf_counter() - start
-        mode = "p-value" if result.small_sample else "distance"
         print(
-            f"{n:>16,} {mode:>10} {compute_s:>16.2f} {html_s:>14.2f} {peak_rss_mb():>12.0f}"
+            f"{n:>16,} {verdict_s:>16.2f} {compute_s:>16.2f} {html_s:>14.2f} {peak_rss_mb():>12.0f}"
             f"  (html {len(html) / 1e6:.1f} MB)"
         )
 
@@ -91,7 +98,7 @@ def evidently_default_flags(
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    from include.modelcare.quality.drift import parse_value_drift
+    from include.modelcare.quality.drift_report import parse_value_drift
 
     features = config.data.features
     names = features.all
@@ -113,11 +120,11 @@ def verdict(flags: dict[str, bool], config: ModelConfig) -> bool:
 
 
 def bench_false_alarms(config: ModelConfig, trials: int, rows: int) -> None:
-    from include.modelcare.quality.drift import compute_drift
+    from include.modelcare.quality.drift import drift_verdict
 
     no_correction = config.model_copy(update={"drift": config.drift.model_copy(update={"multiple_testing": "none"})})
     arms: dict[str, list[dict[str, bool]]] = {
-        "modelcare (Bonferroni)": [],
+        f"modelcare ({config.drift.multiple_testing})": [],
         "modelcare, no correction": [],
         "Evidently defaults": [],
     }
@@ -125,8 +132,11 @@ def bench_false_alarms(config: ModelConfig, trials: int, rows: int) -> None:
     start = time.perf_counter()
     for trial in range(trials):
         reference, current = churn_frame(rows, 1000 + 2 * trial), churn_frame(rows, 1001 + 2 * trial)
-        for label, cfg in (("modelcare (Bonferroni)", config), ("modelcare, no correction", no_correction)):
-            result, _ = compute_drift(current, reference, cfg.data.features, cfg.drift)
+        for label, cfg in (
+            (f"modelcare ({config.drift.multiple_testing})", config),
+            ("modelcare, no correction", no_correction),
+        ):
+            result = drift_verdict(current, reference, cfg.data.features, cfg.drift)
             arms[label].append({n: c.drifted for n, c in result.columns.items()})
         flags, default_methods = evidently_default_flags(current, reference, config)
         arms["Evidently defaults"].append(flags)

@@ -1,6 +1,7 @@
 """Monitoring DAGs, one per model config in the catalog: validate the batch, measure drift, decide.
 
-Wiring only: every task body is one call into ``include.modelcare.tasks.monitoring``.
+Wiring only: every task body is one call into ``include.modelcare.tasks.monitoring`` (measure) or
+``include.modelcare.tasks.monitoring_decide`` (decide and act).
 A broken config is skipped here and reported by ``modelcare_catalog_check.py``.
 """
 
@@ -17,6 +18,7 @@ from include.modelcare.config.schema import DriftConfig, ModelConfig
 from include.modelcare.operators.defaults import dag_kwargs
 from include.modelcare.operators.params import param_from_field
 from include.modelcare.tasks import monitoring as m
+from include.modelcare.tasks import monitoring_decide as d
 
 DOC = """
 ### Monitoring of `{name}`
@@ -32,9 +34,13 @@ For the batch of the run's date (`batch_date` in the form, else the logical date
    sample from the registry, else the baseline) with Evidently, plus the production model's
    prediction drift, and writes the HTML report and a JSON summary under `{reports}`;
    **check_performance** scores the production model on the batch once its labels arrived.
-4. **decide** branches: on drift or performance below the floor, **alert_drift**, and **request_retraining** +
-   **trigger_retraining** (the retraining DAG, once per {cooldown}-day cooldown); otherwise
-   **no_retraining**.
+4. **decide** records the batch in the model's incident: drift or performance below the floor opens one
+   (**alert_drift** once, **request_retraining** + **trigger_retraining** once); later batches update it
+   without alerting unless it escalates (more drifted features, a critical feature, performance further
+   down); a clean batch closes it (one short message). At most {budget} retraining requests in 30 days and
+   {cooldown} days between two; when retraining did not end the incident and the budget is used up, the
+   escalation goes to a person. Acknowledge or snooze an incident with the `modelcare_incidents` DAG or
+   `modelcare incidents`.
 
 Drift rule: drifted when at least {share:.0%} of features drift or a critical feature
 ({critical}) does.
@@ -60,6 +66,7 @@ def monitoring_dag(config: ModelConfig) -> DAG:
                 incoming=config.paths.incoming(dt.date(2000, 1, 1)).replace("2000-01-01", "YYYY-MM-DD"),
                 reports=config.paths.reports(dt.date(2000, 1, 1)).replace("2000-01-01", "YYYY-MM-DD"),
                 cooldown=config.drift.retrain_cooldown_days,
+                budget=config.incidents.max_retrains_per_30_days,
                 share=config.drift.drift_share,
                 critical=", ".join(config.drift.critical_features) or "none",
             ),
@@ -106,19 +113,19 @@ def monitoring_dag(config: ModelConfig) -> DAG:
 
         @task.branch(task_id=m.DECIDE)
         def decide(**context: Any) -> list[str]:
-            return m.decide(name, context)
+            return d.decide(name, context)
 
         @task(task_id=m.ALERT_DRIFT)
         def alert_drift(**context: Any) -> dict[str, str]:
-            return m.alert_drift(name, context)
+            return d.alert_drift(name, context)
 
         @task(task_id=m.REQUEST_RETRAINING)
         def request_retraining(**context: Any) -> dict[str, Any]:
-            return m.request_retraining(name, context)
+            return d.request_retraining(name, context)
 
         @task(task_id=m.NO_RETRAINING)
         def no_retraining(**context: Any) -> dict[str, Any]:
-            return m.no_retraining(name, context)
+            return d.no_retraining(name, context)
 
         branch = resolve_batch()
         branch >> report_missing_batch()
@@ -130,7 +137,7 @@ def monitoring_dag(config: ModelConfig) -> DAG:
         xcom = "ti.xcom_pull(task_ids='" + m.REQUEST_RETRAINING + "')"
         requested >> TriggerDagRunOperator(
             task_id=m.TRIGGER_RETRAINING,
-            trigger_dag_id=m.retrain_dag_id(name),
+            trigger_dag_id=d.retrain_dag_id(name),
             trigger_run_id="{{ " + xcom + "['retrain_run_id'] }}",
             conf={key: "{{ " + xcom + f"['conf']['{key}'] }}}}" for key in TRIGGER_CONF_KEYS},
             skip_when_already_exists=True,

@@ -6,7 +6,8 @@ The folders are the map (``docs/architecture.md`` has one line per module):
 - ``storage/``: objects by URI with conditional writes; tables (parquet/CSV).
 - ``quality/``: data validation (Great Expectations) and drift (Evidently statistics).
 - ``ml/``: estimators, training, evaluation, serialization (skops allowlist), packaging.
-- ``policy``: the decisions (retrain or not, decay, gate, initial status), pure functions.
+- ``policy``: the decisions (retrain or not, decay, gate, initial status), pure functions;
+  ``guardrails``: the gate's guardrails (metrics in, checks out), also pure.
 - ``registry/``: the S3 model registry (compare-and-swap), its factory, deployment history, the SageMaker mirror.
 - ``deploy/``: the deployment plan, exact AWS requests, targets behind one protocol.
 - ``tasks/``: the task bodies of the DAGs, the run context and the single error boundary.

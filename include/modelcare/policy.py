@@ -95,50 +95,6 @@ def cooldown(day: dt.date, previous_request: dt.date | None, days: int) -> Coold
     )
 
 
-@dataclass(frozen=True)
-class RetrainDecision:
-    """Whether to request retraining for a batch (``retrain``), whether to alert (``alert``), and why."""
-
-    retrain: bool
-    why: str
-    alert: bool
-
-
-def retraining_decision(
-    day: dt.date,
-    *,
-    drift_detected: bool,
-    drift_reason: str,
-    decay: DecayVerdict | None,
-    previous_request: dt.date | None,
-    cooldown_days: int,
-    requests_enabled: bool = True,
-) -> RetrainDecision:
-    """Retraining request of a monitored batch.
-
-    Triggers: dataset drift, or performance decay (``decay``: the production model's metric on this
-    batch's labels; None when not measured). Either one alerts. A trigger requests retraining unless an
-    earlier request (``previous_request``, the latest before ``day``) is still within ``cooldown_days``,
-    or the run's form switched requests off (``requests_enabled``).
-    """
-    decayed = decay is not None and decay.decayed
-    if not drift_detected and not decayed:
-        return RetrainDecision(retrain=False, why=f"no drift: {drift_reason}", alert=False)
-    cause = drift_reason if drift_detected else ""
-    if decay is not None and decayed:
-        text = f"performance decay: {decay.reason}"
-        cause = f"{text}; {cause}" if cause else text
-    cooling = cooldown(day, previous_request, cooldown_days)
-    if cooling.active:
-        return RetrainDecision(retrain=False, why=f"{cause}; but {cooling.reason}", alert=True)
-    if not requests_enabled:
-        return RetrainDecision(
-            retrain=False, why=f"{cause}; but the run's form switched retraining requests off", alert=True
-        )
-    return RetrainDecision(retrain=True, why=cause, alert=True)
-
-
-# -- retraining: window, gate, initial status ----------------------------------------------------------
 def training_window(params: Mapping[str, Any], training: TrainingConfig, day: dt.date) -> tuple[dt.date, dt.date]:
     """First and last batch date of the training window (both included).
 
@@ -168,6 +124,14 @@ class GateDecision:
     floor: float | None
     min_improvement: float
     lower_is_better: bool = field(default=False)
+    primary_passed: bool | None = None
+    """Whether the primary metric's rule (floor, champion) held on its own (None: recorded before guardrails)."""
+    guardrails: list[dict[str, Any]] = field(default_factory=list)
+    """Every guardrail applied (``guardrails.GuardrailCheck.to_dict``): metric, bound, both values, verdict."""
+
+    @property
+    def failed_guardrails(self) -> list[dict[str, Any]]:
+        return [g for g in self.guardrails if not g["passed"]]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (XCom, registry metadata)."""
@@ -178,8 +142,10 @@ def gate(
     config: ModelConfig,
     candidate_metrics: Mapping[str, float],
     champion_metrics: Mapping[str, float] | None,
+    *,
+    classes: int | None = None,
 ) -> GateDecision:
-    """Champion/challenger gate on ``config.primary_metric`` (direction from ``LOWER_IS_BETTER``).
+    """Champion/challenger gate on ``config.primary_metric`` (direction from ``LOWER_IS_BETTER``), with guardrails.
 
     Compare metrics measured on the *same* holdout (``ml.evaluation.evaluate`` of both models), not the
     champion's metrics from its own training: those came from another period.
@@ -187,7 +153,11 @@ def gate(
     1. With ``training.gate.floor`` set, the candidate must reach it (for lower-is-better: not exceed it).
     2. With a champion, the candidate must beat it by at least ``min_improvement``; the first model
        (``champion_metrics is None``) only needs the floor. A champion without the metric fails the gate.
+    3. Every guardrail (``guardrails.check_all``; ``classes``: the holdout's, for the chance level) must
+       hold; the reasons name each failed one with the candidate's value, the bound and the champion's.
     """
+    from include.modelcare.guardrails import check_all
+
     settings = config.training.gate
     metric = config.primary_metric
     lower = lower_is_better(metric)
@@ -235,6 +205,15 @@ def gate(
                 change = f"is worse than champion {_fmt(champion)} by {_fmt(-gain)}"
             reasons.append(f"{metric} {_fmt(candidate)} {change} (needs >= {_fmt(needed)}){direction}")
 
+    primary_passed = bool(passed)
+    checks = check_all(config, candidate_metrics, champion_metrics, classes)
+    failed = [c for c in checks if not c.passed]
+    passed &= not failed
+    if failed:
+        reasons.append(f"guardrail(s) failed: {'; '.join(c.reason for c in failed)}")
+    elif checks:
+        reasons.append(f"all {len(checks)} guardrails hold")
+
     decision = GateDecision(
         passed=bool(passed),
         reasons=reasons,
@@ -244,6 +223,8 @@ def gate(
         floor=settings.floor,
         min_improvement=needed,
         lower_is_better=lower,
+        primary_passed=primary_passed,
+        guardrails=[c.to_dict() for c in checks],
     )
     log.info("%s: gate %s: %s", config.name, "passed" if decision.passed else "failed", "; ".join(reasons))
     return decision

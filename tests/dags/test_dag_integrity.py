@@ -24,7 +24,7 @@ SAMPLE = SHIPPED_MODELS / "customer_churn.yaml"
 # What the DAG files build from the shipped catalog: a monitoring and a retraining DAG per model, a
 # deployment DAG per model with a ``deploy`` section, and the catalog-wide DAGs. Known at collection
 # time, so each DAG is its own test (and the parse must give exactly these, so none goes untested).
-CATALOG_DAG_IDS = ("modelcare_catalog_check",)
+CATALOG_DAG_IDS = ("modelcare_catalog_check", "modelcare_incidents")
 SHIPPED_DAG_IDS = sorted(
     [
         *CATALOG_DAG_IDS,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -54,3 +54,82 @@ def proxied_store(proxy: FaultProxy) -> ObjectStore:
     from include.modelcare.storage.objects import ObjectStore
 
     return ObjectStore(proxied_client(proxy, "s3"))
+
+
+# -- the integration harness, shared (the deployment/monitoring fault tests run DAGs with dag.test()) --------
+from tests.integration.conftest import (  # noqa: E402, F401
+    MODELS_DIR,
+    Harness,
+    airflow_db,
+    harness,
+    harness_session,
+    integration_catalog,
+)
+
+_DAGS: dict[str, Any] = {}  # parsed once per session: dag.test() serialises the DAG again on every call
+
+
+def run_dag(h: Harness, kind: str, when: Any, conf: dict[str, Any] | None = None, retry_seconds: float = 1) -> Any:
+    """Run ``modelcare_<kind>_<model>`` with dag.test(); returns the DagRun.
+
+    Every task's ``retry_delay`` is cut to ``retry_seconds`` (retries themselves unchanged): under
+    dag.test() a task in ``up_for_retry`` is waited for, and the configured 5 minutes would make an
+    infrastructure-fault scenario take minutes.
+    """
+    import datetime as dt
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.airflow_env import REPO
+
+    dag_id = f"modelcare_{kind}_{h.config.name}"
+    if dag_id not in _DAGS:
+        _DAGS[dag_id] = DagBag(dag_folder=str(REPO / "dags")).dags[dag_id]
+    dag = _DAGS[dag_id]
+    for task in dag.tasks:
+        task.retry_delay = dt.timedelta(seconds=retry_seconds)
+    return dag.test(logical_date=when, run_after=when, run_conf=conf)
+
+
+def task_states(dag_run: Any) -> dict[str, str]:
+    """``{task_id: state}`` of a DagRun."""
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def reset_deploy_targets(h: Harness, devstack: Any) -> None:
+    """No endpoint, no alias, a fresh function and all alarms OK (the emulator keeps them across tests)."""
+    import contextlib
+
+    from include.modelcare.deploy.requests import endpoint_name
+    from include.modelcare.dev.bootstrap import bootstrap_deploy_targets
+
+    sm, lam, cw = devstack.client("sagemaker"), devstack.client("lambda"), devstack.client("cloudwatch")
+    config = h.config
+    assert config.deploy is not None and config.deploy.lambda_ is not None
+    with contextlib.suppress(sm.exceptions.ClientError):
+        sm.delete_endpoint(EndpointName=endpoint_name(config))
+    with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+        lam.delete_function(FunctionName=config.deploy.lambda_.function_name)
+    bootstrap_deploy_targets(config, devstack.client)
+    for alarm in config.deploy.alarms:
+        cw.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="fault test reset")
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's retry backoff cut to 1% (same retries, same order): a 503 SlowDown otherwise waits up to 1-2 s.
+
+    Why: the registry sweeps inject ~100 faults; the backoff is botocore's business, not what they test.
+    """
+    from botocore.retries.standard import ExponentialBackoff
+
+    delay = ExponentialBackoff.delay_amount
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: delay(self, context) / 100)
+
+
+@pytest.fixture
+def store_factory(proxy: FaultProxy) -> Callable[[], ObjectStore]:
+    """Independent ``ObjectStore``s through the proxy, one per concurrent writer (each its own client)."""
+    from include.modelcare.storage.objects import ObjectStore
+
+    return lambda: ObjectStore(proxied_client(proxy, "s3"))

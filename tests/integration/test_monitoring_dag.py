@@ -83,13 +83,18 @@ def test_drifted_week_requests_retraining_and_alerts_once(harness: Harness) -> N
     assert len(harness.mails()) == 1
     assert harness.sns() == []
 
-    # Drift again three days later is the same episode: alert, but no second retraining request.
+    # Drift again three days later is the same incident: a timeline entry, no second retraining request,
+    # and no new alert unless it escalated (more drifted features than at open).
     later = DRIFT_DAY + dt.timedelta(days=3)
     harness.seed(later, Scenario.drifted())
     states = harness.run(later)
-    assert states["alert_drift"] == "success"
     assert states["request_retraining"] == "skipped" and states["no_retraining"] == "success"
     assert not harness.store.exists(paths.retrain_request(later))
+    incident = harness.store.read_json(paths.incident("inc-2026-03-09"))
+    assert [e["day"] for e in incident["timeline"]] == ["2026-03-09", "2026-03-12"]
+    escalated = incident["timeline"][-1]["action"] == "escalate"
+    assert states["alert_drift"] == ("success" if escalated else "skipped")
+    assert len(harness.mails()) == 1 + escalated
 
 
 def test_faulty_batch_is_quarantined_and_alerted(harness: Harness) -> None:

@@ -83,6 +83,27 @@ def test_overview_and_model_page_show_the_registry(api: Any, seeded: Harness) ->
     assert version["status"] == "Approved" and version["metadata"]["features"]["numerical"]
 
 
+def test_bad_objects_are_warnings_and_the_rest_is_served(api: Any, seeded: Harness) -> None:
+    """A ``dt=`` folder that is not a date and a corrupt old metadata.json: 200s with a warning naming each."""
+    h = seeded
+    garbage = f"{h.config.paths.root}/reports/dt=garbage/"
+    h.store.write_bytes(garbage + "drift.json", b'{"drift_detected": true}')
+    corrupt = h.registry.object_uri(3, "metadata.json")
+    h.store.write_bytes(corrupt, b'{"version": 3, "status": "Rejected", "crea')
+
+    response = _get(api, "/modelcare/api/models")
+    assert response.status_code == 200
+    row = {r["model"]: r for r in response.json()}["customer_churn"]
+    assert row["production"] == "v0001" and row["versions"] == 2
+    assert row["monitoring"] == {"verdict": "no drift", "day": "2026-03-02"}
+    assert {w["key"] for w in row["warnings"]} == {garbage, corrupt}
+    for path in ("/modelcare/", "/modelcare/models/customer_churn", "/modelcare/api/models/customer_churn"):
+        assert _get(api, path).status_code == 200, path
+    page = _get(api, "/modelcare/models/customer_churn").text
+    assert f"warning: {corrupt}: not valid JSON" in page and "PendingManualApproval" in page
+    assert f"warning: {garbage}: " in _get(api, "/modelcare/").text
+
+
 def test_overview_of_many_models_is_served_from_the_cache(harness: Harness) -> None:
     """50 models: the first read fills the cache, later overviews read nothing from S3."""
     from include.modelcare.registry.factory import open_registry

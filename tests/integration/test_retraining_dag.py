@@ -73,6 +73,18 @@ def test_drift_triggers_retraining_which_registers_and_hands_off(harness: Harnes
     assert meta["holdout_days"] == [WEEKS[-1].isoformat()]
     assert len(meta["fingerprint"]) == 64 and len(meta["inputs"]) == 2 * len(WEEKS)
     assert meta["metrics"]["candidate"]["roc_auc"] >= 0.70 and meta["metrics"]["champion"] is None
+    # The decision threshold is tuned on the training part and stored as a number; every guardrail held
+    # (the first version: floors only), and the e-mail lists every gate metric with the threshold.
+    assert 0 < meta["threshold"] < 1 and meta["threshold_choice"]["source"] == "tuned"
+    assert meta["threshold_choice"]["objective"] == "balanced_accuracy"
+    guardrails = {g["metric"]: g for g in meta["gate"]["guardrails"]}
+    assert set(guardrails) == {"predicted_classes", "min_class_recall", "balanced_accuracy", "f1"}
+    assert all(g["passed"] and g["champion"] is None for g in guardrails.values())
+    assert meta["metrics"]["candidate"]["predicted_classes"] == 2.0 and meta["metrics"]["candidate"]["f1"] > 0
+    mail = next(m for m in h.mails() if "new model version v0001" in str(m["Subject"]))
+    html = mail.get_body(preferencelist=("html", "plain")).get_content()
+    assert "candidate balanced_accuracy" in html and "decision threshold" in html
+    assert "all 4 guardrails hold" in html
     assert meta["dag_id"] == "modelcare_retrain_customer_churn"
     assert h.store.exists(f"{h.config.paths.handoffs()}v0001.json")
     subjects = [str(m["Subject"]) for m in h.mails()]
@@ -97,6 +109,10 @@ def test_drift_triggers_retraining_which_registers_and_hands_off(harness: Harnes
     v2 = h.registry.get(2)
     assert v2.status == "Rejected"
     assert any("champion" in reason for reason in v2.metadata["gate"]["reasons"])
+    # the champion was judged on the same rows at ITS stored threshold
+    assert v2.metadata["champion_threshold"] == meta["threshold"]
+    assert v2.metadata["gate"]["primary_passed"] is False
+    assert all(g["champion"] is not None for g in v2.metadata["gate"]["guardrails"])
     assert v2.metadata["parent_version"] == 1
     assert not h.store.exists(f"{h.config.paths.handoffs()}v0002.json")
     assert any("model version rejected v0002" in str(m["Subject"]) for m in h.mails())
@@ -159,6 +175,12 @@ def test_manual_approval_in_required_actions(manual_harness: Harness, option: st
         .get_content()
     )
     assert "/required_actions" in body
+    from airflow.models.hitl import HITLDetail
+    from airflow.utils.session import create_session
+
+    with create_session() as session:  # the approval request shows every gate metric and the threshold
+        request = " ".join(d.body or "" for d in session.query(HITLDetail).all())
+    assert "| candidate balanced_accuracy |" in request and "| decision threshold |" in request
     if option == "Approve":
         assert v1.status == "Approved" and states["hand_off"] == "success"
         assert h.store.exists(f"{h.config.paths.handoffs()}v0001.json")

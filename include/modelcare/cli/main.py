@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from include.modelcare.cli.args import add_model_args, model_config
+from include.modelcare.cli.incidents import add_incident_commands
 from include.modelcare.cli.registry import add_registry_commands
 from include.modelcare.config.catalog import config_files, load_model_config, models_dir
 from include.modelcare.errors import ConfigError, ModelcareError
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_seed)
 
     add_registry_commands(sub)
+    add_incident_commands(sub)
     return parser
 
 

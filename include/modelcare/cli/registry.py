@@ -19,6 +19,7 @@ from include.modelcare.cli.args import add_model_args, model_config
 from include.modelcare.config.schema import ModelConfig
 from include.modelcare.errors import ModelcareError, RegistryStateError
 from include.modelcare.registry.factory import open_registry
+from include.modelcare.registry.reader import Problem
 from include.modelcare.registry.records import ANY, AliasRecord, VersionRecord, parse_version, version_id
 from include.modelcare.registry.store import ModelRegistry
 
@@ -86,13 +87,20 @@ def _alias_dict(alias: AliasRecord) -> dict[str, Any]:
     }
 
 
+def _warn(problems: list[Problem]) -> None:
+    for problem in problems:
+        sys.stderr.write(f"warning: {problem.key}: {problem.reason}\n")
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    """Table of visible versions."""
+    """Table of visible versions; an unreadable version's metadata is a warning on stderr, not an error."""
     config = model_config(args)
     registry = open_registry(config, via="environment")
     aliases = _aliases_by_version(registry)
     metric = config.primary_metric
-    rows = [_summary(r, metric, aliases.get(r.version, [])) for r in registry.versions()]
+    records, problems = registry.scan()
+    _warn(problems)
+    rows = [_summary(r, metric, aliases.get(r.version, [])) for r in records]
     if args.json:
         _out(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -123,19 +131,53 @@ def _print_record(record: VersionRecord, config: ModelConfig, aliases: list[str]
     _out(f"  uri        {record.uri}")
     candidate, champion = _metric(record.metrics.get(metric)), _metric(record.champion_metrics.get(metric))
     _out(f"  {metric:<10} candidate {candidate}, champion {champion}")
+    _print_gate(record)
     _out(f"  aliases    {', '.join(aliases) or '-'}")
     if record.model_package_arn:
         _out(f"  sagemaker  {record.model_package_arn}")
     _out("  status history:")
     for entry in record.metadata.get("status_history", []):
-        _out(f"    {entry.get('at')}  {entry.get('status'):<22} {entry.get('by')}: {entry.get('why')}")
+        _out(f"    {entry.get('at')}  {entry.get('status')!s:<22} {entry.get('by')}: {entry.get('why')}")
     _out("  artifacts:")
     for name, entry in sorted(record.artifacts.items()):
-        _out(f"    {name:<20} {entry.get('bytes'):>10} bytes  sha256 {entry.get('sha256')}")
+        _out(f"    {name:<20} {entry.get('bytes')!s:>10} bytes  sha256 {entry.get('sha256')}")
+
+
+def _print_gate(record: VersionRecord) -> None:
+    """Every gate metric beside the champion's (measured on the same holdout rows), with its rule and thresholds."""
+    from include.modelcare.guardrails import gate_rows
+    from include.modelcare.ml.threshold import stored_threshold, threshold_text
+
+    meta = record.metadata
+    gate = meta.get("gate") if isinstance(meta.get("gate"), dict) else None
+    rows = gate_rows(record.metrics, record.champion_metrics, gate)
+    if not rows:
+        return
+    verdict = "-" if gate is None else ("passed" if gate.get("passed") else "FAILED")
+    parent = meta.get("parent_version")
+    against = f"champion v{parent:04d}" if isinstance(parent, int) and parent else "no champion"
+    holdout = ", ".join(map(str, meta.get("holdout_days") or [])) or "-"
+    _out(f"  gate       {verdict} against {against}, holdout {holdout}")
+    theirs = stored_threshold({"threshold": meta.get("champion_threshold")})
+    beside = f", champion {threshold_text(theirs)}" if record.champion_metrics else ""
+    _out(f"  threshold  {threshold_text(stored_threshold(meta))}{beside}")
+    table = [["    METRIC", "CANDIDATE", "CHAMPION", "RULE", "HELD"]]
+    for row in rows:
+        held = {None: "", True: "yes", False: "NO"}[row["passed"]]
+        name = f"    {row['metric']}{' *' if row['primary'] else ''}"
+        table.append([name, _metric(row["candidate"]), _metric(row["champion"]), row["rule"] or "-", held])
+    _table(table)
+    if gate and gate.get("reasons"):
+        _out(f"  gate says  {'; '.join(map(str, gate['reasons']))}")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """One version's metadata."""
+    """One version's metadata.
+
+    The reference resolves exactly as the deployment DAG resolves it (strict ``get``), so ``show
+    latest-approved`` names what a deployment would use; another version's unreadable metadata does
+    not matter, the asked-for version's is an error naming its key.
+    """
     config = model_config(args)
     registry = open_registry(config, via="environment")
     record = registry.get(args.ref)

@@ -47,6 +47,17 @@ class ModelPaths:
     def alert_marker(self, day: dt.date, kind: str) -> str:
         return f"{self.root}/alerts/{self.partition(day)}/{kind}.json"
 
+    def incidents(self) -> str:
+        """One JSON document per incident (``incidents/inc-YYYY-MM-DD.json``, the date it opened)."""
+        return f"{self.root}/incidents/"
+
+    def incident(self, incident_id: str) -> str:
+        return f"{self.incidents()}{incident_id}.json"
+
+    def incident_alert_marker(self, marker: str) -> str:
+        """De-duplication marker of an incident's alert (``marker``: ``<incident id>.<event>``)."""
+        return f"{self.root}/alerts/incidents/{marker}.json"
+
     @property
     def registry_root(self) -> str:
         reg = self.config.registry

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from include.modelcare.config.gate import GuardrailsConfig
+
 if TYPE_CHECKING:
     from include.modelcare.config.paths import ModelPaths
 
@@ -139,14 +141,18 @@ class ValidationConfig(_Strict):
     )
     values_mostly: float = Field(0.99, gt=0, le=1, description="Share of rows that must fall in derived value sets.")
     columns: dict[str, ColumnRule] = Field(default_factory=dict, description="Explicit rules per column.")
+    extra_columns: Literal["refuse", "warn"] = Field(
+        "refuse",
+        description="A batch column that is not the id, a feature or the target: 'refuse' fails validation "
+        "(a data contract), 'warn' passes with a warning naming it. Models only ever use the features.",
+    )
 
 
 class DriftConfig(_Strict):
-    """How drift is measured (Evidently) and when the dataset counts as drifted.
+    """Drift: p-value within the batch's corrected level AND effect >= floor (the smallest shift worth acting on).
 
-    Rule: the batch has drifted when the share of drifted features reaches ``drift_share``
-    or any feature in ``critical_features`` drifted.
-    """
+    The batch drifted when the share of drifted features reaches ``drift_share`` or a critical feature drifted
+    (``quality.drift``)."""
 
     reference_uri: str | None = Field(
         None,
@@ -156,21 +162,15 @@ class DriftConfig(_Strict):
     )
     drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that makes the batch drifted.")
     critical_features: list[str] = Field(default_factory=list, description="Any of these drifting alone is drift.")
-    num_threshold: float = Field(
-        0.1, gt=0, description="Normed Wasserstein distance threshold (reference > small_sample_rows)."
-    )
-    cat_threshold: float = Field(
-        0.1, gt=0, description="Jensen-Shannon distance threshold (reference > small_sample_rows)."
-    )
-    small_sample_rows: int = Field(
-        1000, ge=10, description="At or below this many reference rows, use p-value tests (KS, chi-square contingency)."
-    )
-    alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise significance level of the p-value tests.")
-    multiple_testing: Literal["bonferroni", "none"] = Field(
-        "bonferroni", description="Correction of the per-feature p-value threshold for the number of features."
+    num_threshold: float = Field(0.1, gt=0, description="Numerical effect floor: normed Wasserstein (~ shift in sd).")
+    cat_threshold: float = Field(0.1, gt=0, description="Categorical effect floor: Jensen-Shannon (bias-corrected).")
+    small_sample_rows: int = Field(1000, ge=10, description="Deprecated, ignored: one rule at every sample size.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Batch false-alarm rate of the p-value tests (KS, chi-square).")
+    multiple_testing: Literal["bonferroni", "holm", "bh", "none"] = Field(
+        "bh", description="Correction of the p-value level over the batch's features (bh: Benjamini-Hochberg)."
     )
     retrain_cooldown_days: int = Field(
-        7, ge=0, description="After a retraining request, further drift does not request another for this many days."
+        7, ge=0, description="Minimum gap in days between two retraining requests (incidents decide whether to ask)."
     )
     top_features: int = Field(5, ge=1, description="How many of the most drifted features alerts and summaries list.")
 
@@ -243,7 +243,7 @@ class AirflowSettings(_Strict):
 
 
 class GateConfig(_Strict):
-    """Champion/challenger gate: the candidate must reach the floor and beat the champion."""
+    """Champion/challenger gate: the candidate must reach the floor, beat the champion and pass every guardrail."""
 
     primary_metric: str | None = Field(
         None, description="Metric that decides (default: roc_auc for classification, rmse for regression)."
@@ -254,6 +254,7 @@ class GateConfig(_Strict):
     min_improvement: float = Field(
         0.01, ge=0, description="How much better than the champion the candidate must be (in the metric's units)."
     )
+    guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
 
 
 class SageMakerTrainingSettings(_Strict):
@@ -286,9 +287,19 @@ class TrainingConfig(_Strict):
     auto_deploy: bool = Field(False, description="Hand an approved version to the deployment DAG.")
     reference_rows: int = Field(5000, ge=100, description="Rows of training data kept with a version for drift.")
     gate: GateConfig = Field(default_factory=GateConfig)
+    threshold: Literal["tuned"] | float = Field(
+        "tuned",
+        description="Binary classification: decision threshold on the positive-class score. 'tuned': chosen on "
+        "the training data by cross-validation (ml.threshold); a number in (0, 1): fixed. Ignored otherwise.",
+    )
+    threshold_objective: Literal["balanced_accuracy", "f1"] = Field(
+        "balanced_accuracy", description="What a tuned threshold maximises (cross-validated on training data)."
+    )
 
     @model_validator(mode="after")
     def _estimator_known(self) -> TrainingConfig:
+        if not isinstance(self.threshold, str) and not 0 < self.threshold < 1:
+            raise ValueError(f"threshold: {self.threshold:g} must be 'tuned' or a number between 0 and 1")
         from include.modelcare.ml.estimators import ESTIMATORS
 
         if self.estimator not in ESTIMATORS:
@@ -389,6 +400,17 @@ class DeployConfig(_Strict):
         return [t for t, s in (("sagemaker", self.sagemaker), ("lambda", self.lambda_)) if s is not None]
 
 
+class IncidentsConfig(_Strict):
+    """Incidents: one drift or decay episode = one alert and one retraining request (``incidents.policy``)."""
+
+    max_retrains_per_30_days: int = Field(
+        2, ge=0, description="Retrain budget: when it is used up and the incident is still open, escalate to a person."
+    )
+    escalate_metric_drop: float = Field(
+        0.01, ge=0, description="An open incident escalates when the watched metric falls further than this."
+    )
+
+
 class ModelConfig(_Strict):
     """One production model and everything modelcare does for it."""
 
@@ -403,6 +425,7 @@ class ModelConfig(_Strict):
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     deploy: DeployConfig | None = Field(None, description="Deployment targets (None: no deployment DAG).")
 
@@ -440,6 +463,11 @@ class ModelConfig(_Strict):
             spec = METRIC_SPECS[metric]
             if floor is not None and not spec.contains(floor):
                 raise ValueError(f"{where}: {floor:g} is outside {metric}'s range {spec.range_text}")
+        for metric in self.training.gate.guardrails.metrics:  # names and floor ranges: GuardrailsConfig
+            if metric not in METRICS[self.task]:
+                allowed = ", ".join(METRICS[self.task])
+                where = "training.gate.guardrails.metrics"
+                raise ValueError(f"{where}: {metric!r} is not a {self.task} metric (one of: {allowed})")
         return self
 
     @property

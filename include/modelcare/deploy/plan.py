@@ -71,6 +71,7 @@ class DeploymentPlan(_Frozen):
     aws_conn_id: str
     target_settings: dict[str, Any]  # the target kind's own settings model, as JSON (see ``settings``)
     package_uri: str | None = None  # model.tar.gz of the version (targets that serve a package)
+    threshold: float | None = None  # the version's decision threshold (binary classifiers), served with it
 
     @classmethod
     def from_xcom(cls, value: Mapping[str, Any] | None) -> DeploymentPlan:

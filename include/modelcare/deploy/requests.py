@@ -77,7 +77,7 @@ def sagemaker_model_request(
         "Image": settings.image_uri,
         "ModelDataUrl": model_data_url,
         "Environment": {
-            # The framework container runs code/inference.py from the tarball (model_fn ... output_fn).
+            # The framework container runs code/inference.py from the tarball (model_fn, transform_fn).
             "SAGEMAKER_PROGRAM": "inference.py",
             "SAGEMAKER_SUBMIT_DIRECTORY": model_data_url,
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
@@ -172,22 +172,26 @@ def lambda_environment(
     sha256: str,
     features: dict[str, Any],
     max_rows: int,
+    threshold: float | None = None,
 ) -> dict[str, str]:
-    """The function's environment with the model variables replaced (other variables are kept)."""
+    """The function's environment with the model variables replaced (other variables are kept).
+
+    ``threshold``: the version's decision threshold, inside ``MODELCARE_FEATURES`` (``serving.model.FeatureSchema``).
+    """
     env = {k: v for k, v in current.items() if k not in LAMBDA_ENV_KEYS}
+    served: dict[str, Any] = {
+        "numerical": list(features.get("numerical", [])),
+        "categorical": list(features.get("categorical", [])),
+    }
+    if threshold is not None:
+        served["threshold"] = threshold
     env.update(
         {
             ENV_MODEL_URI: model_uri,
             ENV_MODEL_SHA256: sha256,
             ENV_MODEL_VERSION: version_id,
             ENV_MODEL_NAME: model,
-            ENV_FEATURES: json.dumps(
-                {
-                    "numerical": list(features.get("numerical", [])),
-                    "categorical": list(features.get("categorical", [])),
-                },
-                sort_keys=True,
-            ),
+            ENV_FEATURES: json.dumps(served, sort_keys=True),
             ENV_MAX_ROWS: str(max_rows),
         }
     )

@@ -1,10 +1,14 @@
-"""``make demo``: monitor -> retrain -> register for the sample model, through Airflow, on the embedded AWS stack.
+"""``make demo``: monitor, retrain, register, deploy the sample model through Airflow on the embedded AWS stack.
 
-Starts the AWS emulator and the SMTP sink on 127.0.0.1, seeds six weekly batches of
-``customer_churn`` (week 4 faulty, week 6 drifted), monitors weeks 1-3 and trains the first model
-(v1, put in production), monitors weeks 4-6 with ``dag.test()``, runs the retraining the drifted week
-triggered (v2 judged against v1) and prints what happened, read back from S3, the registry, the
-mail sink and the SNS topic's SQS inbox. Everything it writes stays under ``.demo/``.
+Starts the AWS emulator and the SMTP sink on 127.0.0.1, seeds eight weekly batches of ``customer_churn``
+(week 4 faulty; from week 6 the customers and their churn behaviour change), monitors weeks 1-3 and
+trains the first model (v1, deployed), then monitors weeks 4-8 with ``dag.test()``, running each
+retraining the monitoring DAG queues right after its week. A retraining at the change has the new
+behaviour only in its holdout week, so its candidate cannot beat v1 there and the gate (floor, champion,
+guardrails) refuses it; the person the refusal reaches forces one retraining on the latest weeks, whose
+candidate beats v1 on the new holdout on every guardrail and is deployed (first against a firing alarm:
+rollback). The summary is read back from S3, the registry, the mail sink and the SNS topic's SQS inbox.
+Everything it writes stays under ``.demo/``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ REPO = Path(__file__).resolve().parents[3]
 STATE = REPO / ".demo"
 MODEL = "customer_churn"
 DEMO_WINDOW_WEEKS = 4
-DEMO_GATE_FLOOR = 0.55
 DEMO_BAKE_MINUTES = 0.05
 
 
@@ -119,8 +122,20 @@ def _describe_week(config: Any, store: Any, day: dt.date, states: dict[str, str]
             f"    prediction drift (production v{prediction['version']}): {state}, "
             f"mean score {prediction['mean_reference']:.3f} -> {prediction['mean_current']:.3f}"
         )
+    from include.modelcare.incidents.store import batch_decision
+
+    decision = batch_decision(config, store, day)  # what the incident policy did with this batch, and why
+    if decision is not None:
+        alert = f"alert sent ({decision.event})" if decision.alert else "no alert"
+        lines.append(f"    incident {decision.incident}: {decision.action.upper()}, {alert} - {decision.reason}")
+        if decision.person:
+            lines.append("    escalated to a person: retraining is not requested again")
     if states.get("trigger_retraining") == "success":
         lines.append(f"    retraining: TRIGGERED (request {paths.retrain_request(day)})")
+    elif decision is not None and decision.request:
+        lines.append(f"    retraining: requested (request {paths.retrain_request(day)})")
+    elif decision is not None:
+        lines.append(f"    retraining: not requested (incident {decision.incident}: see why above)")
     else:
         lines.append("    retraining: not needed")
     return lines
@@ -136,6 +151,25 @@ def _describe_version(record: Any, metric: str) -> str:
         f"trained on {meta['rows']['train']:,} rows of {', '.join(meta['batches'])}; "
         f"gate: {'; '.join(meta['gate']['reasons'])}"
     )
+
+
+def _describe_gate(record: Any) -> list[str]:
+    """The gate's metrics beside the champion's on the same holdout, the rules and the thresholds."""
+    from include.modelcare.guardrails import gate_rows
+    from include.modelcare.ml.threshold import stored_threshold, threshold_text
+
+    meta = record.metadata
+    rows = gate_rows(record.metrics, record.champion_metrics, meta.get("gate"))
+    champion_threshold = stored_threshold({"threshold": meta.get("champion_threshold")})
+    theirs = f" (champion {threshold_text(champion_threshold)})" if record.champion_metrics else ""
+    lines = [f"      decision threshold {threshold_text(stored_threshold(meta))}{theirs}, tuned on the training part"]
+    for row in rows:
+        if not row["rule"]:
+            continue
+        champion = f" (champion {row['champion']:.4f})" if row["champion"] is not None else ""
+        held = "holds" if row["passed"] else "FAILED"
+        lines.append(f"      {row['metric']:<18} {row['candidate']:.4f}{champion}  [{row['rule']}: {held}]")
+    return lines
 
 
 def queued_run(dag_id: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
@@ -161,14 +195,14 @@ def queued_run(dag_id: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
 def _demo_catalog() -> Path:
     """The sample config with demo settings, in the demo's own catalog (the repo's file stays as it is).
 
-    A 4-week window lets the retrained model learn the changed relation within the demo's 8 weeks, and
-    the gate floor matches what any model reaches on the drifted weeks (~0.6 AUC).
+    A 4-week window lets the retrained model learn the changed relation within the demo's 8 weeks. The
+    gate keeps the shipped floor and the default guardrails: the simulated new behaviour is learnable, so
+    a model trained on it beats the old one on the new holdout on every guardrail, or the gate says why not.
     """
     import yaml
 
     raw = yaml.safe_load((REPO / "include" / "models" / f"{MODEL}.yaml").read_text())
     raw["training"]["window_weeks"] = DEMO_WINDOW_WEEKS
-    raw["training"]["gate"]["floor"] = DEMO_GATE_FLOOR
     # Usage shifts up with the changed customers: a physical bound instead of the range derived from v1's data.
     raw["validation"]["columns"]["data_usage_gb"] = {"min": 0, "max": 1000}
     catalog = STATE / "models"
@@ -220,9 +254,7 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
     os.environ["MODELCARE_MODELS_DIR"] = str(_demo_catalog())
 
     from include.modelcare.config.catalog import get_model_config
-    from include.modelcare.dev.bootstrap import read_sns_messages
     from include.modelcare.dev.devstack import DevStack
-    from include.modelcare.dev.mail import read_mails
     from include.modelcare.dev.simulate import Scenario, seed_model
     from include.modelcare.registry.deployments import DeploymentHistory
     from include.modelcare.registry.store import ModelRegistry
@@ -237,8 +269,8 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
         store = ObjectStore(stack.client("s3"))
         print(f"  AWS emulator {stack.endpoint_url}, SMTP sink 127.0.0.1:{stack.smtp_port} -> {stack.mail_dir}")
         print(
-            f"  demo settings: training window {DEMO_WINDOW_WEEKS} weeks, gate floor {DEMO_GATE_FLOOR}, "
-            f"data_usage_gb 0-1000, bake {DEMO_BAKE_MINUTES * 60:.0f} s "
+            f"  demo settings: training window {DEMO_WINDOW_WEEKS} weeks, data_usage_gb 0-1000, "
+            f"bake {DEMO_BAKE_MINUTES * 60:.0f} s; gate as shipped (floor {config.training.gate.floor}, guardrails) "
             f"(catalog {(STATE / 'models').relative_to(REPO)})"
         )
 
@@ -281,6 +313,7 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
         initial = _run(retrain, _at(weeks[2], 7), {"reason": "initial model", "end_date": weeks[2].isoformat()})
         first = registry.get("latest")
         summary.append(f"initial model: {_describe_version(first, metric)}")
+        summary += _describe_gate(first)
         summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in initial.items() if s != 'skipped')}")
 
         print(f"  deploying {first.version_id} ({deploy.dag_id}) to SageMaker and Lambda ...", flush=True)
@@ -296,25 +329,44 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
         summary += _describe_deployment(history, states)
         summary.append(f"    {_live_versions(config, stack)}")
 
+        queued_retrainings = 0
         for index, label in ((3, "faulty"), (4, "clean"), (5, "changed"), (6, "changed"), (7, "changed")):
             day = weeks[index]
             print(f"  running {monitor.dag_id} for {day} ...", flush=True)
             states = _run(monitor, _at(day, 6))
             summary += _describe_week(config, store, day, states, label)
-
-        triggered = queued_run(retrain.dag_id, "monitoring__")
-        if triggered is None:
+            triggered = queued_run(retrain.dag_id, f"monitoring__{day.isoformat()}")
+            if triggered is not None:  # a scheduler would run the queued run at once: so does the demo
+                queued_retrainings += 1
+                run_id, conf = triggered
+                print(f"  running the retraining the monitoring DAG queued ({run_id}) with its conf ...", flush=True)
+                title = f"retraining queued as {run_id}, executed with its conf by dag.test()"
+                summary += _retraining(retrain, _at(day, 7), conf, registry, metric=metric, title=title)
+        if not queued_retrainings:
             print("the monitoring DAG queued no retraining; see .demo/dag-runs.log", file=sys.stderr)
             return 1
-        run_id, conf = triggered
-        print(f"  running the retraining the monitoring DAG queued ({run_id}) with its conf ...", flush=True)
-        states = _run(retrain, _at(weeks[7], 7), conf)
-        summary.append(f"retraining queued as {run_id}, executed with its conf by dag.test()")
-        summary.append(f"    reason: {conf.get('reason', '-')}")
-        summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in states.items() if s != 'skipped')}")
+
         second = registry.get("latest")
-        summary.append(f"    registered {_describe_version(second, metric)}")
+        if second.status == "Rejected" and second.version > first.version:
+            # The person the refusal went to: a retraining at the change had the new behaviour only in its
+            # holdout; with three weeks of it now, they force one retraining on the latest weeks.
+            conf = {
+                "reason": f"forced by a person after the gate refused {second.version_id}: retrain on the latest weeks"
+            }
+            print(f"  a person forces one retraining on the latest weeks ({retrain.dag_id}) ...", flush=True)
+            title = f"retraining forced by a person on {weeks[7]} (the gate refused {second.version_id})"
+            summary += _retraining(retrain, _at(weeks[7], 7), conf, registry, metric=metric, title=title)
+            second = registry.get("latest")
         handoff = queued_run(deploy.dag_id, "handoff__")
+        if second.status == "Rejected":  # the gate refused it: nothing is deployed, and the summary says why
+            summary.append(
+                f"    {second.version_id} REFUSED by the gate: not deployed; production stays "
+                f"{_v(_production(registry))} and the next step is a person's (see the reasons above)"
+            )
+            _print_summary(summary, stack, inbox, deploy_seconds, started)
+            if then is not None:
+                then(stack)
+            return 0
         if second.status != "Approved" or handoff is None or handoff[1].get("version") != second.version_id:
             print(f"{second.version_id} was not handed to deployment; see the summary so far:", file=sys.stderr)
             print("\n".join(summary), file=sys.stderr)
@@ -350,33 +402,54 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
             cli_main(["registry", "list", "--model", MODEL])
         summary += listing.getvalue().rstrip().splitlines()
 
-        from include.modelcare.dev import emulator
-
-        served = sorted({c["call"] for c in emulator.STATE.invocations})
-        mails = read_mails(stack.mail_dir)
-        sns = read_sns_messages(inbox.queue_url, stack.client("sqs")) if inbox.queue_url else []
-
-        print("\n=== modelcare demo summary ===")
-        print("\n".join(summary))
-        print(f"\nalerts: {len(mails)} email(s) in {STATE.relative_to(REPO)}/mail, {len(sns)} SNS message(s)")
-        for mail in mails:
-            print(f"  email to {mail['To']}: {mail['Subject']}")
-        for message in sns:
-            print(f"  SNS: {message.get('Subject')}")
-        print(
-            f"\nserved by modelcare's emulator extension (not by moto, not by AWS): {', '.join(served)} "
-            f"({len(emulator.STATE.invocations)} calls)"
-        )
-        for target, seconds in deploy_seconds.items():
-            if seconds:
-                print(
-                    f"deployment wall time, {target}: {', '.join(f'{s:.1f}' for s in seconds)} s (dag.test, incl. bake)"
-                )
-        print(f"Airflow task logs of these runs: {(STATE / 'dag-runs.log').relative_to(REPO)}")
-        print(f"\nwall time: {time.perf_counter() - started:.1f} s")
+        _print_summary(summary, stack, inbox, deploy_seconds, started)
         if then is not None:
             then(stack)
     return 0
+
+
+def _retraining(
+    dag: Any, when: dt.datetime, conf: dict[str, Any], registry: Any, *, metric: str, title: str
+) -> list[str]:
+    """Run the retraining DAG with ``conf``; the lines saying what it registered and what the gate decided."""
+    states = _run(dag, when, conf)
+    record = registry.get("latest")
+    return [
+        title,
+        f"    reason: {conf.get('reason', '-')}",
+        f"    tasks: {', '.join(f'{t}={s}' for t, s in states.items() if s != 'skipped')}",
+        f"    registered {_describe_version(record, metric)}",
+        *_describe_gate(record),
+    ]
+
+
+def _print_summary(
+    summary: list[str], stack: Any, inbox: Any, deploy_seconds: dict[str, list[float]], started: float
+) -> None:
+    from include.modelcare.dev import emulator
+    from include.modelcare.dev.bootstrap import read_sns_messages
+    from include.modelcare.dev.mail import read_mails
+
+    served = sorted({c["call"] for c in emulator.STATE.invocations})
+    mails = read_mails(stack.mail_dir)
+    sns = read_sns_messages(inbox.queue_url, stack.client("sqs")) if inbox.queue_url else []
+
+    print("\n=== modelcare demo summary ===")
+    print("\n".join(summary))
+    print(f"\nalerts: {len(mails)} email(s) in {STATE.relative_to(REPO)}/mail, {len(sns)} SNS message(s)")
+    for mail in mails:
+        print(f"  email to {mail['To']}: {mail['Subject']}")
+    for message in sns:
+        print(f"  SNS: {message.get('Subject')}")
+    print(
+        f"\nserved by modelcare's emulator extension (not by moto, not by AWS): {', '.join(served)} "
+        f"({len(emulator.STATE.invocations)} calls)"
+    )
+    for target, seconds in deploy_seconds.items():
+        if seconds:
+            print(f"deployment wall time, {target}: {', '.join(f'{s:.1f}' for s in seconds)} s (dag.test, incl. bake)")
+    print(f"Airflow task logs of these runs: {(STATE / 'dag-runs.log').relative_to(REPO)}")
+    print(f"\nwall time: {time.perf_counter() - started:.1f} s")
 
 
 def _production(registry: Any) -> int | None:

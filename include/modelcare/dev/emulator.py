@@ -6,7 +6,7 @@ that moto does not really serve.
   unchanged); the blue/green DeploymentConfig is recorded and the switch is immediate (no instances run).
 - ``sagemaker-runtime:InvokeEndpoint``: moto returns canned text. Here the endpoint's live variant's
   ``model.tar.gz`` is read from the emulated S3, unpacked, and its ``code/inference.py``
-  (model_fn/input_fn/predict_fn/output_fn) answers the request in a fresh Python process.
+  (model_fn/transform_fn) answers the request in a fresh Python process.
 - ``lambda:Invoke``: moto needs Docker (absent here) and ignores the qualifier. Here the qualifier (version or
   alias, alias weights included) picks the published version, and that version's code zip runs with its
   own environment in a fresh Python process, against the emulated S3.
@@ -67,11 +67,13 @@ try:
     if not str(inference.__file__).startswith(model_dir):
         raise ImportError(f"inference was imported from {inference.__file__}, not from the model tarball")
     model = inference.model_fn(model_dir)
-    data = inference.input_fn(sys.stdin.buffer.read(), content_type)
-    body, kind = inference.output_fn(inference.predict_fn(data, model), accept)
-    result = {"ok": True, "body": body, "content_type": kind}
+    answer = inference.transform_fn(model, sys.stdin.buffer.read(), content_type, accept)
+    if isinstance(answer, tuple):
+        result = {"ok": True, "body": answer[0], "content_type": answer[1]}
+    else:  # the container's own 4xx response (inference.bad_request)
+        result = {"ok": False, "status": answer.status, "errorType": "InvalidRequest", "errorMessage": answer.body}
 except Exception as exc:
-    result = {"ok": False, "errorType": type(exc).__name__, "errorMessage": str(exc)}
+    result = {"ok": False, "status": 500, "errorType": type(exc).__name__, "errorMessage": str(exc)}
 sys.stdout.write(MARK + json.dumps(result))
 """
 
@@ -268,10 +270,12 @@ def _invoke_endpoint(self: Any) -> Any:
     )
     headers = {"x-Amzn-Invoked-Production-Variant": variant["VariantName"]}
     if not result["ok"]:
-        # What SageMaker answers when the container's handler fails: 424 ModelError with the original message.
+        # What SageMaker answers when the container does not answer 2xx: 424 ModelError, with the container's
+        # status (400 for a request transform_fn refused, 500 for a crash) and message.
         message = f"{result['errorType']}: {result['errorMessage']}"
-        error: dict[str, Any] = {"__type": "ModelError", "message": message, "OriginalStatusCode": 500}
-        error["OriginalMessage"] = message
+        status = int(result.get("status") or 500)
+        error: dict[str, Any] = {"__type": "ModelError", "message": message, "OriginalStatusCode": status}
+        error["OriginalMessage"] = result["errorMessage"] if status < 500 else message
         headers.update({"status": "424", "x-amzn-ErrorType": "ModelError"})
         return 424, headers, json.dumps(error)
     return 200, {**headers, "Content-Type": result["content_type"]}, result["body"]

@@ -71,9 +71,12 @@ _TENURE_SCALE = {"month_to_month": 14.0, "one_year": 32.0, "two_year": 50.0}
 _CHARGE_BASE = {"basic": 30.0, "standard": 65.0, "premium": 105.0}
 _USAGE_MEDIAN = {"basic": 4.0, "standard": 12.0, "premium": 30.0}
 # Logistic churn models: the production relation and the one concept drift blends toward
-# (tenure no longer protective, the sign of charges flipped, contract type irrelevant).
+# (tenure no longer protective but a risk, the sign of charges flipped, contract type irrelevant, support
+# calls matter more). The new relation is as learnable as the old one (a model trained on it reaches
+# roc_auc ~0.77 from 3 weeks of mixed data, the old model ~0.37 on it), so retraining genuinely helps.
 _INTERCEPT, _INTERCEPT_DRIFTED = -1.45, -1.6
 _CONTRACT_EFFECT = {"month_to_month": 0.8, "one_year": -0.4, "two_year": -1.2}
+_DRIFTED = {"tenure": 1.2, "charges": -0.55, "calls": 0.8}
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,13 @@ def _clean_frame(n_rows: int, seed: int, scenario: Scenario, id_offset: int) -> 
         + e_check
         - 0.15 * (age - 44.0) / 14.0
     )
-    logit_drifted = _INTERCEPT_DRIFTED + 0.6 * z_tenure - 0.55 * z_charges + 0.1 * z_calls + e_check
+    logit_drifted = (
+        _INTERCEPT_DRIFTED
+        + _DRIFTED["tenure"] * z_tenure
+        + _DRIFTED["charges"] * z_charges
+        + _DRIFTED["calls"] * z_calls
+        + e_check
+    )
     c = scenario.concept_drift
     churned = (label_uniform < _sigmoid((1 - c) * logit_now + c * logit_drifted)).astype("int64")
 

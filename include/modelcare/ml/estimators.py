@@ -37,7 +37,8 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
 class MetricSpec:
     """A metric modelcare computes: its task, the range its values can take, and which way is better.
 
-    The one table that ``check-config`` (floors inside the range), the gate and its guardrails read.
+    The one table that ``check-config`` (floors inside the range), the gate and its guardrails read, and
+    the one the Registry page, ``registry show`` and the version e-mail list the gate metrics from.
     """
 
     name: str
@@ -63,10 +64,19 @@ METRIC_TABLE: tuple[MetricSpec, ...] = (
     MetricSpec("accuracy", "classification", 0.0, 1.0, higher_is_better=True),
     MetricSpec("f1", "classification", 0.0, 1.0, higher_is_better=True),
     MetricSpec("log_loss", "classification", 0.0, math.inf, higher_is_better=False),
+    MetricSpec("balanced_accuracy", "classification", 0.0, 1.0, higher_is_better=True),
+    MetricSpec("min_class_recall", "classification", 0.0, 1.0, higher_is_better=True),
+    MetricSpec("predicted_classes", "classification", 0.0, math.inf, higher_is_better=True),
     MetricSpec("rmse", "regression", 0.0, math.inf, higher_is_better=False),
     MetricSpec("mae", "regression", 0.0, math.inf, higher_is_better=False),
     MetricSpec("r2", "regression", -math.inf, 1.0, higher_is_better=True),
+    MetricSpec("rmse_skill", "regression", -math.inf, 1.0, higher_is_better=True),
 )
+"""What the less common ones mean (``ml.evaluation``): ``balanced_accuracy`` is the mean recall over the
+holdout's classes (chance: 1/k); ``min_class_recall`` the lowest recall of a class with at least
+``training.gate.guardrails.min_class_support`` of the holdout; ``predicted_classes`` how many distinct classes
+the model predicts on the holdout; ``rmse_skill`` is 1 - rmse / rmse of predicting the training mean (0: no
+better than the mean; measured only when the training mean is known, i.e. in the retraining DAG)."""
 METRIC_SPECS: dict[str, MetricSpec] = {m.name: m for m in METRIC_TABLE}
 METRICS: dict[str, tuple[str, ...]] = {
     task: tuple(m.name for m in METRIC_TABLE if m.task == task) for task in ("classification", "regression")

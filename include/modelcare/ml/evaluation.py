@@ -8,6 +8,7 @@ the champion/challenger gate, is a decision: ``policy.gate``.
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from include.modelcare.errors import TrainingError
@@ -20,11 +21,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def evaluate(model: Any, holdout: pd.DataFrame, config: ModelConfig) -> dict[str, float]:
-    """The task's metrics (``estimators.METRICS``) of a fitted pipeline on a labelled holdout, as floats.
+def evaluate(
+    model: Any,
+    holdout: pd.DataFrame,
+    config: ModelConfig,
+    *,
+    threshold: float | None = None,
+    train_mean: float | None = None,
+) -> dict[str, float]:
+    """The task's metrics (``estimators.METRIC_TABLE``) of a fitted pipeline on a labelled holdout, as floats.
 
-    Classification: roc_auc, accuracy, f1, log_loss from ``predict_proba`` (binary: the second class of
-    ``model.classes_`` is positive; more classes: one-vs-rest AUC and macro F1). Regression: rmse, mae, r2.
+    Classification: roc_auc and log_loss from ``predict_proba``; accuracy, f1, balanced_accuracy,
+    min_class_recall and predicted_classes from the predicted classes. Binary (the second class of
+    ``model.classes_`` is positive): a row is positive when its positive-class score is ``>= threshold``
+    (the version's decision threshold, ``ml.threshold``); ``threshold`` None is the estimator's own
+    ``predict`` (0.5). More classes: argmax, one-vs-rest AUC and macro F1. Regression: rmse, mae, r2, and
+    rmse_skill when ``train_mean`` (the training target's mean) is given.
     ``TrainingError`` for an empty or single-class holdout, or labels the model never saw.
     """
     import numpy as np
@@ -37,23 +49,55 @@ def evaluate(model: Any, holdout: pd.DataFrame, config: ModelConfig) -> dict[str
         raise TrainingError(f"{config.name}: the holdout is empty")
     if config.task == "regression":
         predicted = model.predict(x)
+        rmse = float(np.sqrt(metrics.mean_squared_error(y, predicted)))
         result = {
-            "rmse": float(np.sqrt(metrics.mean_squared_error(y, predicted))),
+            "rmse": rmse,
             "mae": float(metrics.mean_absolute_error(y, predicted)),
             "r2": float(metrics.r2_score(y, predicted)),
         }
+        if train_mean is not None:
+            result["rmse_skill"] = rmse_skill(rmse, y.to_numpy(dtype="float64"), train_mean)
     else:
-        result = _classification(model, x, y, config)
+        result = _classification(model, x, y, config, threshold)
     log.info(
-        "%s: holdout metrics on %d rows: %s",
+        "%s: holdout metrics on %d rows%s: %s",
         config.name,
         len(y),
+        "" if threshold is None else f" at threshold {threshold:.4f}",
         ", ".join(f"{k}={v:.4f}" for k, v in result.items()),
     )
     return result
 
 
-def _classification(model: Any, x: pd.DataFrame, y: pd.Series, config: ModelConfig) -> dict[str, float]:
+def rmse_skill(rmse: float, y: Any, train_mean: float) -> float:
+    """1 - rmse / rmse of predicting ``train_mean`` for every row: 0 is no better than the mean, 1 is exact.
+
+    Why the training mean and not r2's holdout mean: the mean a model could have learnt is the training one;
+    after a level shift even a good model can have r2 < 0 while it still beats the training mean.
+    """
+    import numpy as np
+
+    baseline = float(np.sqrt(np.mean((np.asarray(y, dtype="float64") - train_mean) ** 2)))
+    if baseline == 0:
+        return 1.0 if rmse == 0 else -math.inf
+    return 1.0 - rmse / baseline
+
+
+def predict_classes(model: Any, proba: Any, x: pd.DataFrame, threshold: float | None) -> Any:
+    """Predicted classes: binary with a threshold, positive when the positive-class score is ``>= threshold``
+    (as scikit-learn's ``TunedThresholdClassifierCV`` decides); otherwise the estimator's ``predict``."""
+    import numpy as np
+
+    classes = np.asarray(model.classes_)
+    if threshold is None or len(classes) != 2:
+        return model.predict(x)
+    return classes[(np.asarray(proba)[:, 1] >= threshold).astype(int)]
+
+
+def _classification(
+    model: Any, x: pd.DataFrame, y: pd.Series, config: ModelConfig, threshold: float | None
+) -> dict[str, float]:
+    import numpy as np
     from sklearn import metrics
 
     present = sorted(y.unique().tolist(), key=str)
@@ -70,16 +114,24 @@ def _classification(model: Any, x: pd.DataFrame, y: pd.Series, config: ModelConf
             f"(model classes: {', '.join(map(repr, classes))})"
         )
     proba = model.predict_proba(x)
-    predicted = model.predict(x)
+    predicted = predict_classes(model, proba, x, threshold)
     if len(classes) == 2:
         auc = metrics.roc_auc_score(y, proba[:, 1])
-        f1 = metrics.f1_score(y, predicted, pos_label=classes[1])
+        f1 = metrics.f1_score(y, predicted, pos_label=classes[1], zero_division=0.0)
     else:
         auc = metrics.roc_auc_score(y, proba, multi_class="ovr", labels=classes)
-        f1 = metrics.f1_score(y, predicted, average="macro", labels=classes)
+        f1 = metrics.f1_score(y, predicted, average="macro", labels=classes, zero_division=0.0)
+    # Recall of each class with enough support: a class the model never finds is a degenerate model.
+    support = y.value_counts(normalize=True)
+    min_support = config.training.gate.guardrails.min_class_support
+    supported = [c for c in present if support[c] >= min_support] or present
+    recalls = metrics.recall_score(y, predicted, labels=supported, average=None, zero_division=0.0)
     return {
         "roc_auc": float(auc),
         "accuracy": float(metrics.accuracy_score(y, predicted)),
         "f1": float(f1),
         "log_loss": float(metrics.log_loss(y, proba, labels=classes)),
+        "balanced_accuracy": float(metrics.balanced_accuracy_score(y, predicted)),
+        "min_class_recall": float(np.min(recalls)),
+        "predicted_classes": float(len(set(np.asarray(predicted).tolist()))),
     }

@@ -41,6 +41,8 @@ class Alert:
     report_uri: str | None = None
     run_url: str | None = None
     marker: str | None = None  # de-duplication key when ``kind`` may repeat on one day (default: kind)
+    incident: str | None = None
+    """The incident the alert belongs to: then ``marker`` (``<incident id>.<event>``) de-duplicates across days."""
 
     @property
     def subject(self) -> str:
@@ -48,6 +50,9 @@ class Alert:
             "validation_failed": "batch failed validation",
             "missing_batch": "no batch arrived",
             "drift": "drift detected",
+            "drift_escalated": "drift incident escalated",
+            "needs_person": "retraining did not fix it; needs a person",
+            "incident_closed": "drift incident closed",
             "task_failed": "task failed",
             "registered": "new model version",
             "rejected": "model version rejected",
@@ -99,13 +104,17 @@ def _wanted(config: ModelConfig, kind: str) -> bool:
         "validation_failed": config.alerts.on_validation_failure,
         "missing_batch": config.alerts.on_missing_batch,
         "drift": config.alerts.on_drift,
+        "drift_escalated": config.alerts.on_drift,
+        "needs_person": config.alerts.on_drift,
+        "incident_closed": config.alerts.on_drift,
         "task_failed": config.alerts.on_task_failure,
     }
     return switches.get(kind.split(".", 1)[0], True)
 
 
 def send_alert(alert: Alert, config: ModelConfig, store: ObjectStore, context: Mapping[str, Any]) -> dict[str, str]:
-    """Send an alert on every configured channel not yet sent for (model, day, kind).
+    """Send an alert on every configured channel not yet sent for (model, day, kind), or for (incident, event)
+    when the alert belongs to an incident: one alert per incident event, whatever the day of the re-run.
 
     Returns ``{channel: "sent" | "already sent" | "disabled"}``.
     """
@@ -132,7 +141,10 @@ def send_alert(alert: Alert, config: ModelConfig, store: ObjectStore, context: M
             subject=alert.subject[:99],  # SNS subjects are limited to 100 characters
             aws_conn_id=config.airflow.aws_conn_id,
         )
-    marker_base = config.paths.alert_marker(alert.day, alert.marker or alert.kind)
+    if alert.incident:
+        marker_base = config.paths.incident_alert_marker(alert.marker or f"{alert.incident}.{alert.kind}")
+    else:
+        marker_base = config.paths.alert_marker(alert.day, alert.marker or alert.kind)
     for channel, notifier in channels.items():
         marker = marker_base.replace(".json", f".{channel}.json")
         if store.exists(marker):
@@ -200,6 +212,20 @@ class TaskFailureAlert(BaseNotifier):
             )
         store = ObjectStore(hook_s3_client(config.airflow.aws_conn_id))
         send_alert(alert, config, store, context)
+
+
+class IncidentActionAlert(BaseNotifier):
+    """Failure callback of ``modelcare_incidents`` (one DAG for every model): the failure alert of the model
+    the form named, as ``TaskFailureAlert`` sends it."""
+
+    template_fields = ()
+
+    def notify(self, context: Any) -> None:
+        model = str((context.get("params") or {}).get("model") or "")
+        if not model:
+            log.warning("incident action failed without a model in the form: no model to alert")
+            return
+        TaskFailureAlert(model).notify(context)
 
 
 class CatalogCheckAlert(BaseNotifier):

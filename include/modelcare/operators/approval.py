@@ -24,6 +24,11 @@ class RegistryApprovalOperator(ApprovalOperator):
         super().__init__(**kwargs)
         self.model_name = model_name
 
+    def execute(self, context: Any) -> Any:
+        # The request shows every gate metric beside the champion's (read from this run's evaluation).
+        self.body = retraining.approval_body(self.model_name, context, self.body or "")
+        return super().execute(context)
+
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         # Record first: if writing the registry fails, the task fails and nothing downstream runs.
         if "error" not in event:

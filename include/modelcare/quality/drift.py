@@ -1,40 +1,33 @@
-"""Data drift of a batch against reference data, with Evidently's ``DataDriftPreset``.
+"""Data drift of a batch against reference data: one rule at every sample size, each statistic computed once.
 
-Only the configured features are compared (``data.features.numerical`` / ``.categorical``), declared
-to Evidently through a ``DataDefinition`` so that no column type is guessed; the id column, the target
-and any other column are ignored. The test of each column is chosen here and passed to Evidently
-explicitly (``per_column_method`` / ``per_column_threshold``), by this rule:
+Only the configured features are compared (``data.features.numerical`` / ``.categorical``); the id column,
+the target and any other column are ignored. Each feature's statistics are computed once, with numpy/scipy
+(``quality.stattests``), and give the verdict without Evidently:
 
-* Reference with more than ``drift.small_sample_rows`` rows (default 1000): Evidently's large-sample
-  defaults, which are distances. Numerical columns with more than 5 distinct values use the normed
-  Wasserstein distance (threshold ``drift.num_threshold``); categorical and low-cardinality numerical
-  columns use the Jensen-Shannon distance (threshold ``drift.cat_threshold``). A column drifted when
-  its distance is >= the threshold.
-* Reference with ``drift.small_sample_rows`` rows or fewer: p-value tests whose false-alarm rate is
-  calibrated. Numerical columns with more than 5 distinct values use the two-sample Kolmogorov-Smirnov
-  test; categorical and low-cardinality numerical columns use a chi-square test of homogeneity on the
-  2 x k contingency table of reference and current counts (``scipy.stats.chi2_contingency``, no
-  continuity correction), registered with Evidently as the stat test ``"chi2_contingency"``.
-  Evidently's own ``chisquare`` and ``g_test`` treat the (scaled) reference counts as exact expected
-  counts and flag about half of identical-distribution batches at alpha 0.05, so they are not used.
-  The per-column p-value threshold is ``drift.alpha / n_features`` when ``drift.multiple_testing`` is
-  ``"bonferroni"`` (family-wise false-alarm rate <= alpha), else ``drift.alpha``. A column drifted when
-  its p-value is below the threshold.
+* numerical columns with more than 5 distinct values: the Kolmogorov-Smirnov p-value and the Wasserstein
+  distance normed by the reference standard deviation (a mean shift of d sd is about d);
+* categorical and low-cardinality numerical columns: the p-value of the chi-square test of homogeneity of
+  the 2 x k contingency table (not Evidently's ``chisquare``, which flags about half of identical batches)
+  and the Jensen-Shannon distance, corrected for its small-sample bias (``stattests.jensenshannon_debiased``).
 
-"Distinct values" are counted over reference and current together, nulls and infinities excluded, as
-Evidently does. The batch has drifted when the measured share of drifted features (``share_drifted``)
-is >= the configured threshold ``drift.drift_share``, or any of ``drift.critical_features`` drifted.
+**The rule.** A column drifted when its shift is significant at the batch's corrected level AND at least
+the effect floor, the smallest shift worth acting on: p-value <= the level of ``drift.multiple_testing``
+(``bonferroni``, ``holm`` or ``bh`` over the batch's features at ``drift.alpha``) and normed Wasserstein
+>= ``drift.num_threshold`` / Jensen-Shannon >= ``drift.cat_threshold``. The p-value keeps false alarms at
+``alpha`` per batch at any size; the floor keeps a negligible shift from counting just because the batch is
+large. ``drift.small_sample_rows`` no longer switches anything (kept so existing configs load). The batch
+drifted when the share of drifted features (``share_drifted``) is >= ``drift.drift_share`` or any of
+``drift.critical_features`` drifted. ``benchmarks/bench_drift_rule.py`` measures the rule.
 
-``compute_drift`` takes only what it needs: the feature columns by kind and the drift rule (the
-model's ``DriftConfig``), so that prediction drift tests one ``prediction`` column with the model's rule.
+``drift_verdict`` returns the verdict alone (thousands of verdicts, no Evidently); ``compute_drift`` also
+runs Evidently's ``DataDriftPreset`` for the HTML report, with the same rule registered as Evidently stat
+tests (``quality.drift_report``), so the report shows the same score, threshold and verdict per column.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,39 +35,23 @@ from typing import TYPE_CHECKING, Any, Literal
 from include.modelcare.errors import DriftError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from evidently.core.report import Snapshot
-    from evidently.legacy.calculations.stattests.registry import StatTest
+    from numpy.typing import NDArray
 
     from include.modelcare.config.schema import DriftConfig, Features
 
 log = logging.getLogger(__name__)
 
+NUMERICAL_TEST = "ks_wasserstein"
+"""Method name of numerical columns: KS p-value at the corrected level and normed Wasserstein >= the floor."""
+CATEGORICAL_TEST = "chi2_jensenshannon"
+"""Method name of discrete columns: chi-square contingency p-value at the level and Jensen-Shannon >= the floor."""
 CHI2_CONTINGENCY = "chi2_contingency"
+"""The plain chi-square contingency test, also registered with Evidently (p-value < threshold)."""
 LOW_CARDINALITY = 5
 """Numerical columns with at most this many distinct values are tested like categorical ones."""
-
-PVALUE_METHODS = frozenset(
-    {
-        CHI2_CONTINGENCY,
-        "ks",
-        "chisquare",
-        "z",
-        "g_test",
-        "fisher_exact",
-        "anderson",
-        "cramer_von_mises",
-        "es",
-        "mannw",
-        "empirical_mmd",
-        "t_test",
-        "TVD",
-    }
-)
-"""Evidently methods whose score is a p-value (smaller = more drifted); every other method is a distance."""
-
-_INCLUSIVE_PVALUE = frozenset({"ks", "cramer_von_mises"})  # Evidently 0.7.23 flags these at p <= threshold
-_EXCLUSIVE_DISTANCE = frozenset({"ed"})  # and energy distance at distance > threshold
 
 Kind = Literal["numerical", "categorical"]
 
@@ -90,14 +67,10 @@ def share_drifted_of(summary: Mapping[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
-def is_pvalue_method(method: str) -> bool:
-    """Whether a method's score is a p-value (drift when below the threshold) rather than a distance."""
-    return method in PVALUE_METHODS or "p_value" in method  # names, or display names ("K-S p_value")
-
-
 @dataclass(frozen=True)
 class ColumnDrift:
-    """Drift of one feature: the method Evidently ran, its score and threshold, and the verdict."""
+    """Drift of one feature: its effect (``score``) against the floor (``threshold``), its p-value against the
+    batch's corrected level (``p_threshold``), and the verdict (both met)."""
 
     name: str
     kind: Kind
@@ -106,14 +79,14 @@ class ColumnDrift:
     threshold: float
     drifted: bool
     critical: bool
+    p_value: float = math.nan
+    p_threshold: float = math.nan
 
     @property
     def severity(self) -> float:
-        """How far past the threshold: score/threshold for distances, threshold/score for p-values (>= 1: drifted)."""
+        """How large the effect is against the floor (score / threshold; >= 1 for a drifted column)."""
         if math.isnan(self.score):
             return 0.0
-        if is_pvalue_method(self.method):
-            return math.inf if self.score <= 0 else self.threshold / self.score
         return self.score / self.threshold
 
 
@@ -134,14 +107,10 @@ class DriftResult:
     top_n: int = 5
     """How many features ``to_dict()['top_features']`` lists at most (``drift.top_features``)."""
     small_sample: bool = field(default=False)
-    """Whether the small-sample p-value tests were used."""
+    """Deprecated: the rule no longer depends on the sample size; always False."""
 
     def top_features(self, n: int) -> list[ColumnDrift]:
-        """The ``n`` most drifted features: drifted ones first, then by ``ColumnDrift.severity``.
-
-        Severity is how far past its threshold a column is: score/threshold for distances and
-        threshold/score for p-values (a smaller p-value is more drifted), so methods compare.
-        """
+        """The ``n`` most drifted features: drifted ones first, then by effect against the floor (severity)."""
         ranked = sorted(self.columns.values(), key=lambda c: (not c.drifted, -c.severity, c.name))
         return ranked[:n]
 
@@ -150,6 +119,8 @@ class DriftResult:
 
         The measured share is ``share_drifted``; it is also written under its former key ``drift_share``
         (``LEGACY_SHARE_KEY``) for readers of older reports and CLI output. Read it with ``share_drifted_of``.
+        Per column, ``score``/``threshold`` are the effect and its floor; the p-values and the batch's
+        corrected level they were compared with are ``p_values`` and ``p_threshold``.
         """
         return {
             "drift_detected": bool(self.drift_detected),
@@ -164,6 +135,8 @@ class DriftResult:
                 }
                 for name, c in self.columns.items()
             },
+            "p_values": {name: float(c.p_value) for name, c in self.columns.items()},
+            "p_threshold": float(next(iter(self.columns.values())).p_threshold) if self.columns else math.nan,
             "n_drifted": int(self.n_drifted),
             "n_features": int(self.n_features),
             "critical_drifted": [str(c) for c in self.critical_drifted],
@@ -174,59 +147,49 @@ class DriftResult:
         }
 
 
-def chi2_contingency_test(
-    reference_data: pd.Series, current_data: pd.Series, feature_type: Any, threshold: float
-) -> tuple[float, bool]:
-    """Chi-square test of homogeneity of two samples of a discrete column: (p-value, p < threshold).
-
-    Builds the 2 x k table of counts of every value seen in either sample and runs
-    ``scipy.stats.chi2_contingency`` without continuity correction. Both samples are random, so the
-    expected counts come from the pooled sample (unlike Evidently's ``chisquare``).
-    """
+# -- the statistics of one column ----------------------------------------------------------------------
+def _finite(series: pd.Series) -> pd.Series:
+    """The series without nulls and infinities (what Evidently's stat tests receive)."""
     import numpy as np
-    from scipy.stats import chi2_contingency
 
-    ref_counts = reference_data.value_counts(dropna=True)
-    cur_counts = current_data.value_counts(dropna=True)
+    if series.dtype.kind in "fc":
+        series = series.replace([np.inf, -np.inf], np.nan)
+    return series.dropna()
+
+
+def aligned_counts(reference: pd.Series, current: pd.Series) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Counts of every value seen in either (cleaned) sample, aligned: (reference counts, current counts)."""
+    ref_counts = reference.value_counts(dropna=True)
+    cur_counts = current.value_counts(dropna=True)
     values = ref_counts.index.union(cur_counts.index)
-    if len(values) < 2 or ref_counts.sum() == 0 or cur_counts.sum() == 0:
-        return 1.0, False  # one value only (or an empty sample): nothing to compare
-    table = np.vstack(
-        [
-            ref_counts.reindex(values, fill_value=0).to_numpy(dtype=float),
-            cur_counts.reindex(values, fill_value=0).to_numpy(dtype=float),
-        ]
+    return (
+        ref_counts.reindex(values, fill_value=0).to_numpy(dtype=float),
+        cur_counts.reindex(values, fill_value=0).to_numpy(dtype=float),
     )
-    p_value = float(chi2_contingency(table, correction=False).pvalue)
-    return p_value, p_value < threshold
 
 
-_STATTEST: StatTest | None = None
+def is_discrete(reference: pd.Series, current: pd.Series) -> bool:
+    """At most ``LOW_CARDINALITY`` distinct values over both cleaned samples (decided on the first rows when
+    they already hold more, so a large column is not concatenated just to count)."""
+    import pandas as pd
+
+    head = pd.concat([reference.iloc[:1000], current.iloc[:1000]], ignore_index=True)
+    if head.nunique() > LOW_CARDINALITY:
+        return False
+    return bool(pd.concat([reference, current], ignore_index=True).nunique() <= LOW_CARDINALITY)
 
 
-def register_chi2_contingency() -> StatTest:
-    """Register ``chi2_contingency_test`` with Evidently as ``"chi2_contingency"`` (idempotent) and return it."""
-    global _STATTEST  # noqa: PLW0603 - one registration per process, done lazily (no evidently at import)
-    if _STATTEST is None:
-        from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
-        from evidently.legacy.core import ColumnType
+def column_stats(reference: pd.Series, current: pd.Series, discrete: bool) -> tuple[float, float]:
+    """(p-value, effect) of one cleaned column: chi-square contingency and Jensen-Shannon when ``discrete``,
+    else KS and normed Wasserstein. The one place a column's statistics are computed."""
+    from include.modelcare.quality import stattests
 
-        stat_test = StatTest(
-            name=CHI2_CONTINGENCY,
-            display_name="chi-square contingency p_value",
-            allowed_feature_types=[ColumnType.Categorical, ColumnType.Numerical],
-            default_threshold=0.05,
-        )
-        register_stattest(stat_test, chi2_contingency_test)
-        _STATTEST = stat_test
-    return _STATTEST
+    if discrete:
+        return stattests.categorical_stats(*aligned_counts(reference, current))
+    return stattests.numerical_stats(stattests.sorted_finite(reference), stattests.sorted_finite(current))
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
+# -- the verdict -------------------------------------------------------------------------------------
 def _check_inputs(current: pd.DataFrame, reference: pd.DataFrame, features: Features, prefix: str) -> None:
     """Raise ``DriftError`` for empty frames, missing features, non-numeric numerical or all-null features."""
     import pandas as pd
@@ -244,191 +207,62 @@ def _check_inputs(current: pd.DataFrame, reference: pd.DataFrame, features: Feat
         ]
         if not_numeric:
             raise DriftError(f"{prefix}{what} data has non-numeric numerical feature(s) {', '.join(not_numeric)}")
-        all_null = [c for c in features.all if _clean(frame[c]).empty]
+        all_null = [c for c in features.all if _finite(frame[c]).empty]
         if all_null:
             raise DriftError(f"{prefix}{what} data has no non-null values in feature(s) {', '.join(all_null)}")
 
 
-def _clean(series: pd.Series) -> pd.Series:
-    """The series without nulls and infinities (what Evidently's stat tests receive)."""
-    import numpy as np
-
-    if series.dtype.kind in "fc":
-        series = series.replace([np.inf, -np.inf], np.nan)
-    return series.dropna()
-
-
-def choose_methods(
-    current: pd.DataFrame, reference: pd.DataFrame, features: Features, rule: DriftConfig
-) -> tuple[dict[str, str], dict[str, float]]:
-    """Per-feature Evidently method names and thresholds, by the rule in the module docstring."""
-    import pandas as pd
-
-    drift = rule
-    small = len(reference) <= drift.small_sample_rows
-    p_threshold = drift.alpha / len(features.all) if drift.multiple_testing == "bonferroni" else drift.alpha
-    methods: dict[str, str] = {}
-    thresholds: dict[str, float] = {}
-    for name in features.all:
-        discrete = name in features.categorical
-        if not discrete:
-            distinct = pd.concat([_clean(reference[name]), _clean(current[name])], ignore_index=True).nunique()
-            discrete = distinct <= LOW_CARDINALITY
-        if small:
-            methods[name] = CHI2_CONTINGENCY if discrete else "ks"
-            thresholds[name] = p_threshold
-        elif discrete:
-            methods[name], thresholds[name] = "jensenshannon", drift.cat_threshold
-        else:
-            methods[name], thresholds[name] = "wasserstein", drift.num_threshold
-    return methods, thresholds
+def rule_text(rule: DriftConfig, level: float) -> str:
+    """The rule in words, for reasons and the report: the p-value level and the effect floors."""
+    return (
+        f"KS/chi-square p <= {level:.3g} ({rule.multiple_testing}, alpha {rule.alpha:g}) and "
+        f"Wasserstein >= {rule.num_threshold:g} / Jensen-Shannon >= {rule.cat_threshold:g}"
+    )
 
 
-def _as_float(value: Any) -> float:
-    """The numeric value of a metric result (a number in 0.7.23; tolerate a ``{"value": x}`` mapping)."""
-    if isinstance(value, dict):
-        value = value.get("value")
-    if value is None:
-        return math.nan
-    return float(value)
-
-
-def parse_value_drift(snapshot_dict: dict[str, Any]) -> dict[str, tuple[str, float, float, bool | None]]:
-    """Per-column (method, threshold, score, drifted) from ``Snapshot.dict()`` of a ``DataDriftPreset`` run.
-
-    In Evidently 0.7.23 each column is a ``ValueDrift`` metric: ``config`` holds ``column``, ``method`` and
-    ``threshold`` and ``value`` is the score. With ``include_tests=True`` each also has a test (``id``
-    ``"drift"``) whose ``metric_config.params`` is that config and whose ``status`` (a ``TestStatus`` enum,
-    not a string) is ``FAIL`` when the stat test itself reported drift; ``drifted`` is None when there is
-    no such test. ``method`` is the name passed in, or the display name (e.g. ``"K-S p_value"``) when
-    Evidently chose the method itself.
-    """
-    parsed: dict[str, tuple[str, float, float, bool | None]] = {}
-    for metric in snapshot_dict.get("metrics", []):
-        cfg = metric.get("config") or {}
-        if not str(cfg.get("type", "")).endswith(":ValueDrift"):
-            continue
-        parsed[cfg["column"]] = (
-            str(cfg.get("method")),
-            _as_float(cfg.get("threshold")),
-            _as_float(metric.get("value")),
-            None,
-        )
-    for test in snapshot_dict.get("tests", []):
-        params = (test.get("metric_config") or {}).get("params") or {}
-        column = params.get("column")
-        if not str(params.get("type", "")).endswith(":ValueDrift") or column not in parsed:
-            continue
-        status = str(getattr(test.get("status"), "value", test.get("status"))).upper()  # a TestStatus enum
-        if status in {"FAIL", "SUCCESS"}:
-            method, threshold, score, _ = parsed[column]
-            parsed[column] = (method, threshold, score, status == "FAIL")
-    return parsed
-
-
-def drifted_by_rule(method: str, score: float, threshold: float) -> bool:
-    """Evidently 0.7.23's verdict for a method: p-value below the threshold (``ks``: at or below), else
-    distance at or above it (``ed``: above). NaN scores never count as drift."""
-    if math.isnan(score):
-        return False
-    if is_pvalue_method(method):
-        return score <= threshold if method in _INCLUSIVE_PVALUE else score < threshold
-    return score > threshold if method in _EXCLUSIVE_DISTANCE else score >= threshold
-
-
-def compute_drift(
-    current: pd.DataFrame,
-    reference: pd.DataFrame,
-    features: Features,
-    rule: DriftConfig,
-    *,
-    name: str = "",
-) -> tuple[DriftResult, Snapshot]:
-    """Compare the ``features`` of ``current`` with ``reference`` by ``rule``; return the verdict and the snapshot.
+def drift_verdict(
+    current: pd.DataFrame, reference: pd.DataFrame, features: Features, rule: DriftConfig, *, name: str = ""
+) -> DriftResult:
+    """The verdict of ``rule`` on the ``features`` of ``current`` against ``reference``, without Evidently.
 
     ``name`` (the model's) prefixes log lines and error messages. Raises ``DriftError`` when a frame is
-    empty, a feature is missing or unusable, or Evidently fails.
+    empty, a feature is missing or unusable.
     """
+    from include.modelcare.quality.stattests import decide
+
     prefix = f"{name}: " if name else ""
     _check_inputs(current, reference, features, prefix)
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    register_chi2_contingency()
-    drift = rule
     names = features.all
-    small = len(reference) <= drift.small_sample_rows
-    methods, thresholds = choose_methods(current, reference, features, rule)
-    log.info(
-        "%sdrift of %d features, %d current vs %d reference rows (%s)",
-        prefix,
-        len(names),
-        len(current),
-        len(reference),
-        "small-sample p-value tests" if small else "distance tests",
-    )
-
-    definition = DataDefinition(
-        numerical_columns=list(features.numerical), categorical_columns=list(features.categorical)
-    )
-    preset = DataDriftPreset(
-        columns=names,
-        drift_share=drift.drift_share,
-        per_column_method=dict(methods),
-        per_column_threshold=dict(thresholds),
-    )
-    try:
-        cur_ds = Dataset.from_pandas(current[names].reset_index(drop=True), data_definition=definition)
-        ref_ds = Dataset.from_pandas(reference[names].reset_index(drop=True), data_definition=definition)
-        snapshot = Report([preset], include_tests=True).run(cur_ds, ref_ds)
-        parsed = parse_value_drift(snapshot.dict())
-    except DriftError:
-        raise
-    except Exception as exc:  # Evidently raises ValueError/TypeError/KeyError for unusable data
-        raise DriftError(f"{prefix}Evidently could not compute drift: {_one_line(exc)}") from exc
-
-    missing = [n for n in names if n not in parsed]
-    if missing:
-        raise DriftError(f"{prefix}Evidently returned no drift result for {', '.join(missing)}")
-
-    critical = set(drift.critical_features)
-    columns: dict[str, ColumnDrift] = {}
+    kinds: dict[str, bool] = {}
+    stats: list[tuple[float, float]] = []
     for column in names:
-        method, threshold, score, drifted = parsed[column]
-        by_rule = drifted_by_rule(method, score, threshold)
-        if drifted is None:
-            drifted = by_rule
-        elif drifted != by_rule:
-            log.warning(
-                "%s%s %s=%.6g vs %.6g: Evidently says drifted=%s",
-                prefix,
-                column,
-                method,
-                score,
-                threshold,
-                drifted,
-            )
-        columns[column] = ColumnDrift(
+        ref, cur = _finite(reference[column]), _finite(current[column])
+        kinds[column] = column in features.categorical or is_discrete(ref, cur)
+        stats.append(column_stats(ref, cur, kinds[column]))
+    floors = [rule.cat_threshold if kinds[c] else rule.num_threshold for c in names]
+    verdicts, level = decide([s[0] for s in stats], [s[1] for s in stats], floors, rule.alpha, rule.multiple_testing)
+
+    critical = set(rule.critical_features)
+    columns = {
+        column: ColumnDrift(
             name=column,
             kind="categorical" if column in features.categorical else "numerical",
-            method=method,
-            score=score,
-            threshold=threshold,
-            drifted=bool(drifted),
+            method=CATEGORICAL_TEST if kinds[column] else NUMERICAL_TEST,
+            score=effect,
+            threshold=floor,
+            drifted=drifted,
             critical=column in critical,
+            p_value=p_value,
+            p_threshold=level,
         )
-
+        for column, (p_value, effect), floor, drifted in zip(names, stats, floors, verdicts, strict=True)
+    }
     n_features = len(columns)
-    n_drifted = sum(c.drifted for c in columns.values())
+    n_drifted = sum(verdicts)
     share = n_drifted / n_features
     critical_drifted = [c.name for c in columns.values() if c.drifted and c.critical]
-    detected = share >= drift.drift_share or bool(critical_drifted)
-    mode = (
-        f"KS/chi2-contingency p < {thresholds[names[0]]:.4g}"
-        if small
-        else f"Wasserstein >= {drift.num_threshold:g}, Jensen-Shannon >= {drift.cat_threshold:g}"
-    )
-    comparison = ">=" if share >= drift.drift_share else "<"
+    detected = share >= rule.drift_share or bool(critical_drifted)
+    comparison = ">=" if share >= rule.drift_share else "<"
     critical_text = (
         f"critical feature(s) drifted: {', '.join(critical_drifted)}"
         if critical_drifted
@@ -436,10 +270,11 @@ def compute_drift(
     )
     reason = (
         f"{'drift' if detected else 'no drift'}: {n_drifted}/{n_features} features drifted "
-        f"(share {share:.2f} {comparison} {drift.drift_share:g}); {critical_text} "
-        f"[{mode}; {len(reference)} reference vs {len(current)} current rows]"
+        f"(share {share:.2f} {comparison} {rule.drift_share:g}); {critical_text} "
+        f"[{rule_text(rule, level)}; {len(reference)} reference vs {len(current)} current rows]"
     )
-    result = DriftResult(
+    log.info("%s%s", prefix, reason)
+    return DriftResult(
         drift_detected=detected,
         share_drifted=share,
         n_drifted=n_drifted,
@@ -449,20 +284,34 @@ def compute_drift(
         reason=reason,
         reference_rows=len(reference),
         current_rows=len(current),
-        top_n=drift.top_features,
-        small_sample=small,
+        top_n=rule.top_features,
     )
-    log.info("%s%s", prefix, reason)
-    return result, snapshot
 
 
-def report_html(snapshot: Snapshot) -> bytes:
-    """Evidently's standalone HTML report of a snapshot, as UTF-8 bytes."""
-    fd, path = tempfile.mkstemp(suffix=".html", prefix="modelcare-drift-")
-    os.close(fd)
-    try:
-        snapshot.save_html(path)
-        with open(path, "rb") as handle:
-            return handle.read()
-    finally:
-        os.unlink(path)
+def compute_drift(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    features: Features,
+    rule: DriftConfig,
+    *,
+    name: str = "",
+    with_report: bool = True,
+) -> tuple[DriftResult, Snapshot | None]:
+    """``drift_verdict`` plus, when ``with_report``, Evidently's snapshot for ``report_html`` (else None).
+
+    Raises ``DriftError`` when a frame is empty, a feature is missing or unusable, or Evidently fails.
+    """
+    from include.modelcare.quality.drift_report import evidently_report
+
+    result = drift_verdict(current, reference, features, rule, name=name)
+    if not with_report:
+        return result, None
+    prefix = f"{name}: " if name else ""
+    return result, evidently_report(current, reference, features, result, drift_share=rule.drift_share, prefix=prefix)
+
+
+def report_html(snapshot: Snapshot | None) -> bytes:
+    """Evidently's standalone HTML report of a ``compute_drift`` snapshot, as UTF-8 bytes."""
+    from include.modelcare.quality.drift_report import report_html as render
+
+    return render(snapshot)

@@ -4,7 +4,11 @@ Rules come from the model config first; columns without explicit rules get range
 derived from the reference data (when ``validation.derive_from_reference`` and a reference is given);
 everything else uses the validation-wide defaults. A ``Rule`` knows nothing of Great Expectations
 (only the name of the expectation it runs as), so rules can be built, inspected and tested without
-GX; ``validation.validate_frame`` turns them into one GX suite and runs it.
+GX; ``validation.validate_frame`` turns them into one GX suite and runs it. The one exception is
+``extra_columns`` (``validation.extra_columns``: refuse or warn about columns beyond the id, the
+features and the target): it compares the batch's column names exactly, in Python, with the
+semantics of GX's ``ExpectTableColumnsToMatchSet(exact_match=True)`` on pandas (a set difference),
+because GX is only ever handed the configured columns (it resolves names case-insensitively).
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RuleKind = Literal["columns", "row_count", "type", "not_null", "between", "in_set", "unique"]
+RuleKind = Literal["columns", "extra_columns", "row_count", "type", "not_null", "between", "in_set", "unique"]
 RuleSource = Literal["config", "reference", "default"]
 
 # GX expectation type (snake case) run for each kind of rule.
 EXPECTATION_TYPES: dict[str, str] = {
     "columns": "expect_table_columns_to_match_set",
+    "extra_columns": "expect_table_columns_to_match_set",  # exact_match=True semantics, see the docstring
     "row_count": "expect_table_row_count_to_be_between",
     "type": "expect_column_values_to_be_in_type_list",
     "not_null": "expect_column_values_to_not_be_null",
@@ -65,6 +70,8 @@ class Rule:
         col = self.column or ""
         if self.kind == "columns":
             return "column set"
+        if self.kind == "extra_columns":
+            return "no columns beyond the id, features and target"
         if self.kind == "row_count":
             return "row count " + _bounds_text(p["min_value"], p.get("max_value"))
         if self.kind == "type":
@@ -104,6 +111,12 @@ def required_columns(config: ModelConfig) -> list[str]:
     return [data.id_column, *data.features.all, *([data.target] if data.batch_has_target else [])]
 
 
+def allowed_columns(config: ModelConfig) -> list[str]:
+    """Columns a batch may have: the required ones and the target (labelled batches carry it)."""
+    required = required_columns(config)
+    return required if config.data.target in required else [*required, config.data.target]
+
+
 def build_rules(config: ModelConfig, reference: pd.DataFrame | None) -> list[Rule]:
     """The checks for a model's batches: config rules first, then reference-derived, then defaults."""
     v, data = config.validation, config.data
@@ -122,6 +135,7 @@ def build_rules(config: ModelConfig, reference: pd.DataFrame | None) -> list[Rul
 
     rules: list[Rule] = [
         Rule("columns", None, {"required": required}),
+        Rule("extra_columns", None, {"allowed": allowed_columns(config), "on_extra": v.extra_columns}),
         Rule("row_count", None, {"min_value": v.min_rows, "max_value": v.max_rows}),
     ]
     if v.unique_ids:

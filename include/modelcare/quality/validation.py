@@ -14,6 +14,10 @@ Notes on GX 1.24.1 (verified against the installed source):
   ``object`` (the values are then checked one by one to be ``str``). Non-numpy numeric dtypes
   (nullable ``Int64``, pyarrow ints) of numerical features are handed over as ``float64``.
 * Results do not come back in suite order; each expectation carries its rule index in ``meta``.
+
+The ``extra_columns`` check is the one not run by GX (see ``rules``): it compares the batch's own
+column names with the allowed ones. Under ``validation.extra_columns: warn`` it passes and carries
+a ``warning`` naming the extra columns, which the headline repeats.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ class CheckResult:
     sample: list[Any] = field(default_factory=list)  # a few unexpected values
     skipped: bool = False  # not run (e.g. its column is missing); success is then False
     reason: str | None = None  # why it was skipped, or the error GX raised
+    warning: str | None = None  # passed, but worth telling (e.g. extra columns under "warn")
     params: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -87,6 +92,8 @@ class CheckResult:
         if self.kind == "columns":
             missing = (self.observed or {}).get("missing", [])
             return f"{self.description} (missing: {', '.join(missing)})"
+        if self.kind == "extra_columns":
+            return f"{self.description} (extra: {listed((self.observed or {}).get('extra', []))})"
         if self.kind == "row_count":
             return f"{self.description} (observed {self.observed:,})"
         if self.kind == "type" and self.unexpected_count is None:
@@ -120,11 +127,17 @@ class ValidationResult:
         """Checks that could not run (their column is missing or unusable)."""
         return [c for c in self.checks if c.skipped]
 
+    @property
+    def warnings(self) -> list[str]:
+        """What passed checks want said (e.g. extra columns under ``validation.extra_columns: warn``)."""
+        return [c.warning for c in self.checks if c.warning]
+
     def headline(self) -> str:
         """One line with the numbers, for logs, alerts and exception messages."""
         total, rows = len(self.checks), rows_text(self.rows)
+        warned = "".join(f"; warning: {w}" for w in self.warnings)
         if self.success:
-            return f"all {total} checks passed on {rows}"
+            return f"all {total} checks passed on {rows}{warned}"
         failed, skipped = self.failed, self.skipped
         text = f"{len(failed)} of {total} checks failed on {rows}"
         if skipped:
@@ -134,11 +147,8 @@ class ValidationResult:
             parts.append(f"and {len(failed) - MAX_LISTED} more")
         if skipped:
             columns = sorted({c.column for c in skipped if c.column})
-            named = ", ".join(columns[:MAX_LISTED]) + (
-                f" and {len(columns) - MAX_LISTED} more" if len(columns) > MAX_LISTED else ""
-            )
-            parts.append(f"not run: {len(skipped)} check(s) on {named}")
-        return text + ": " + "; ".join(parts)
+            parts.append(f"not run: {len(skipped)} check(s) on {listed(columns)}")
+        return text + ": " + "; ".join(parts) + warned
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (plain ints, floats, strings, lists, dicts)."""
@@ -149,6 +159,7 @@ class ValidationResult:
             "checks_failed": len(self.failed),
             "checks_skipped": len(self.skipped),
             "headline": self.headline(),
+            "warnings": self.warnings,
             "checks": [plain_json(asdict(c)) for c in self.checks],
         }
 
@@ -169,8 +180,9 @@ def validate_frame(frame: pd.DataFrame, config: ModelConfig, reference: pd.DataF
     results: dict[int, CheckResult] = {}
     runnable: list[tuple[int, Rule]] = []
     for index, rule in enumerate(rules):
-        reason = _skip_reason(rule, present, gx_frame)
-        if reason:
+        if rule.kind == "extra_columns":  # on the batch's own column names, not through GX
+            results[index] = _extra_columns_check(rule, list(frame.columns))
+        elif reason := _skip_reason(rule, present, gx_frame):
             results[index] = _check(rule, success=False, skipped=True, reason=reason)
         else:
             runnable.append((index, rule))
@@ -224,6 +236,24 @@ def _skip_reason(rule: Rule, present: set[Any], gx_frame: pd.DataFrame) -> str |
     if rule.kind == "between" and not _is_numeric(gx_frame[rule.column].dtype):
         return f"column {rule.column} is not numeric (dtype {gx_frame[rule.column].dtype})"
     return None
+
+
+def _extra_columns_check(rule: Rule, columns: list[Any]) -> CheckResult:
+    """Columns beyond the allowed ones (exact names): a failure under "refuse", a warning under "warn"."""
+    allowed = set(rule.params["allowed"])
+    extra = sorted(str(c) for c in columns if c not in allowed)
+    if not extra:
+        return _check(rule, success=True, observed={"extra": []})
+    if rule.params["on_extra"] == "warn":
+        text = f"extra columns not in the contract (ignored): {listed(extra)}"
+        return _check(rule, success=True, observed={"extra": extra}, warning=text)
+    return _check(rule, success=False, observed={"extra": extra})
+
+
+def listed(names: list[str]) -> str:
+    """``a, b, c`` (the first ``MAX_LISTED``, then ``and N more``)."""
+    more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
+    return ", ".join(names[:MAX_LISTED]) + more
 
 
 def _quiet_gx_logging() -> None:

@@ -5,7 +5,8 @@
 ``If-None-Match``, replaced with ``If-Match``; on a lost race re-read, re-check and retry up to
 ``MAX_CAS_ATTEMPTS`` times); every move is appended to the alias's ``history``; ``expected`` makes a
 move conditional on where the alias points now. Aliases point only at ``Approved`` versions unless
-``force=True``.
+``force=True``. A move whose write applied although the call failed (retries exhausted after a lost
+reply) is recognised when asked again: the alias's last history entry is the same move (``is_this_move``).
 
 ``AliasBook`` is the collaborator ``ModelRegistry`` delegates its ``alias``/``aliases``/``alias_history``/
 ``set_alias`` to: it resolves nothing itself, the registry hands it the target ``VersionRecord``.
@@ -106,14 +107,25 @@ class AliasBook:
             except DataNotFound:
                 doc, etag = None, ""
             current = int(doc["version"]) if doc is not None else None
+            if doc is not None and current == target.version:
+                if want is ANY or current == want:
+                    return AliasRecord.from_doc(doc)  # already there: a no-op
+                if is_this_move(doc, target.version, by=by, why=why, previous=want):
+                    log.info(
+                        "%s: alias %s already moved to %s by %s (%s): an earlier attempt of this move applied",
+                        self.model_name,
+                        name,
+                        target.version_id,
+                        by,
+                        why,
+                    )
+                    return AliasRecord.from_doc(doc)
             if want is not ANY and current != want:
                 raise RegistryConflict(
                     f"{self.model_name}: alias {name!r} points at {describe_version(current)}, expected "
                     f"{describe_version(want if isinstance(want, int) else None)}; not moved to {target.version_id} "
                     f"({uri})"
                 )
-            if doc is not None and current == target.version:
-                return AliasRecord.from_doc(doc)
             now = now_iso()
             move = {"version": target.version, "previous": current, "at": now, "by": by, "why": why}
             if target.status != APPROVED:
@@ -151,3 +163,21 @@ class AliasBook:
             f"{self.model_name}: alias {name!r} ({uri}) changed {MAX_CAS_ATTEMPTS} times in a row while moving "
             f"it to {target.version_id}; not moved"
         )
+
+
+def is_this_move(doc: dict[str, Any], version: int, *, by: str, why: str, previous: object) -> bool:
+    """Whether the alias's last move is this one (same target, actor, reason and starting point).
+
+    Why: when botocore's retries run out after S3 applied the alias write, the call raises and the
+    caller (an Airflow retry) asks for the same move again, now seeing the alias already on the target,
+    not on ``expected``. The same target, ``by``, ``why`` and ``previous`` as the last history entry
+    means that write was this move, so it is done; anyone else's move there still conflicts.
+    """
+    history = doc.get("history") or []
+    last = history[-1] if history and isinstance(history[-1], dict) else {}
+    return (
+        last.get("version") == version
+        and last.get("by") == by
+        and last.get("why") == why
+        and last.get("previous") == previous
+    )

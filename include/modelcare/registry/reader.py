@@ -11,9 +11,9 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from include.modelcare.errors import ArtifactIntegrityError, DataError, DataNotFound, VersionNotFound
 from include.modelcare.registry.aliases import AliasBook
@@ -40,6 +40,32 @@ log = logging.getLogger(__name__)
 
 READ_WORKERS: Final = 8  # below botocore's default pool of 10 connections
 _FOLDER = re.compile(r"^(v\d+)/(.+)$")
+_T = TypeVar("_T")
+
+
+class Problem(NamedTuple):
+    """An object a tolerant read skipped: its key (URI) and why it could not be used."""
+
+    key: str
+    reason: str
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object in ``raw``; ``ValueError`` with the reason (no key) when it is anything else."""
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:  # includes bytes that are not UTF-8
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def _record_of(doc: dict[str, Any], folder_uri: str) -> VersionRecord:
+    try:
+        return VersionRecord.from_metadata(doc, folder_uri)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a registry metadata document (bad or missing field {exc})") from None
 
 
 class RegistryReader:
@@ -96,30 +122,33 @@ class RegistryReader:
     def _read_doc(self, uri: str) -> dict[str, Any]:
         raw = self.store.read_bytes(uri)
         try:
-            doc = json.loads(raw)
+            return json_object(raw)
         except ValueError as exc:
-            raise DataError(f"{uri}: not valid JSON ({exc})") from None
-        if not isinstance(doc, dict):
-            raise DataError(f"{uri}: expected a JSON object, got {type(doc).__name__}")
-        return doc
+            raise DataError(f"{uri}: {exc}") from None
 
     def _read_record(self, number: int) -> VersionRecord:
         uri = self.object_uri(number, METADATA)
         try:
-            doc = self._read_doc(uri)
+            raw = self.store.read_bytes(uri)
         except DataNotFound:
             raise self._not_found(version_id(number)) from None
         try:
-            return VersionRecord.from_metadata(doc, self.version_uri(number))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{uri}: not a registry metadata document (bad or missing field {exc})") from None
+            return _record_of(json_object(raw), self.version_uri(number))
+        except ValueError as exc:
+            raise DataError(f"{uri}: {exc}") from None
+
+    def _try_record(self, number: int) -> VersionRecord | Problem | None:
+        """The record, the problem with its metadata, or None when it vanished since the listing."""
+        try:
+            return self._read_record(number)
+        except VersionNotFound:
+            return None
+        except DataError as exc:
+            uri = self.object_uri(number, METADATA)
+            return Problem(uri, str(exc).removeprefix(f"{uri}: "))
 
     def _read_records(self, numbers: Iterable[int]) -> list[VersionRecord]:
-        ordered = sorted(numbers)
-        if len(ordered) <= 1:
-            return [self._read_record(n) for n in ordered]
-        with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(ordered))) as pool:
-            return list(pool.map(self._read_record, ordered))
+        return _read_all(self._read_record, numbers)
 
     def _not_found(self, ref: object) -> VersionNotFound:
         _, committed = self._scan()
@@ -130,9 +159,30 @@ class RegistryReader:
         )
 
     def versions(self) -> list[VersionRecord]:
-        """Every visible version, ascending by number."""
+        """Every visible version, ascending by number; ``DataError`` when one's metadata is unreadable.
+
+        Strict on purpose: code that decides from the whole registry must not act on part of it.
+        Views that only show it use ``scan``.
+        """
         _, committed = self._scan()
         return self._read_records(committed)
+
+    def scan(self) -> tuple[list[VersionRecord], list[Problem]]:
+        """Every visible version that reads (ascending), and a ``Problem`` per unreadable ``metadata.json``.
+
+        For the registry page and ``modelcare registry list``: one corrupt document (not JSON, not an
+        object, missing fields) of an old version must not hide every other version. Infrastructure
+        errors still raise. The caller reports the problems (a warning row, a line on stderr).
+        """
+        _, committed = self._scan()
+        records: list[VersionRecord] = []
+        problems: list[Problem] = []
+        for found in _read_all(self._try_record, committed):
+            if isinstance(found, Problem):
+                problems.append(found)
+            elif found is not None:
+                records.append(found)
+        return records, problems
 
     def get(self, ref: int | str) -> VersionRecord:
         """A visible version by number (3, "3", "v0003"), "latest", "latest-approved" or an alias name."""
@@ -211,3 +261,12 @@ class RegistryReader:
     def alias_history(self, name: str) -> list[dict[str, Any]]:
         """Every move of the alias, oldest first ([] when it was never set)."""
         return self._aliases.history(name)
+
+
+def _read_all(read: Callable[[int], _T], numbers: Iterable[int]) -> list[_T]:
+    """``read`` of every number, ascending, in parallel (a GET each)."""
+    ordered = sorted(numbers)
+    if len(ordered) <= 1:
+        return [read(n) for n in ordered]
+    with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(ordered))) as pool:
+        return list(pool.map(read, ordered))

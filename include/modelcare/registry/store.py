@@ -22,10 +22,12 @@ Protocol of ``register`` (only S3 conditional writes, no lock service):
    a twin attempt of this run, resume there; another run's -> try N+1 (at most ``MAX_CLAIM_ATTEMPTS``,
    then ``RegistryConflict``). Then write the run marker.
 3. Artifacts: plain PUTs inside the claimed folder (no other run writes there); each one's sha256 and
-   size go into the metadata.
+   size go into the metadata. Before each PUT, a check that the folder is not committed yet: a twin
+   attempt of this run that committed first never has its artifacts overwritten by this one.
 4. Commit: ``metadata.json`` with ``If-None-Match: *``. Losing that write means a twin attempt of the
    same run committed first: its version is returned if its artifact hashes equal ours, otherwise
-   ``RegistryConflict`` (the twin's artifacts may have been overwritten; loads would fail the sha256 check).
+   ``RegistryConflict`` (this attempt's model is not registered; the twin's version keeps its artifacts,
+   unless one of this attempt's PUTs was in flight as the twin committed: loads verify every sha256).
 
 A crash before (4) leaves no visible version, only a claimed folder; re-running the same run resumes
 into the same number (even when other runs committed higher numbers meanwhile). So numbers follow
@@ -238,12 +240,33 @@ class ModelRegistry(RegistryReader):
         )
 
     def _write_artifacts(self, number: int, artifacts: dict[str, bytes]) -> dict[str, dict[str, Any]]:
-        entries: dict[str, dict[str, Any]] = {}
+        """Write the artifacts (plain PUTs) and return their entries; stop once the version is committed.
+
+        Why the check before each PUT: a twin attempt of this run may have resumed into this claim and
+        committed meanwhile (a zombie beside its retry, or an attempt parked before its writes). If this
+        attempt's bytes differ (it retrained), overwriting would leave a committed version whose artifacts
+        fail their sha256. Once committed, nothing more is written; the commit then meets the twin's
+        metadata (same hashes: that version; otherwise ``RegistryConflict``). The window left is one PUT
+        in flight while the twin commits; loads still verify every sha256.
+        """
+        entries: dict[str, dict[str, Any]] = {
+            name: {"uri": self.object_uri(number, name), "sha256": sha256(data), "bytes": len(data)}
+            for name, data in artifacts.items()
+        }
+        metadata_uri = self.object_uri(number, METADATA)
+        written: list[str] = []
         for name, data in artifacts.items():
-            uri = self.object_uri(number, name)
+            if self.store.exists(metadata_uri):
+                log.warning(
+                    "%s: %s was committed by a twin attempt meanwhile; not writing %s",
+                    self.config.name,
+                    version_id(number),
+                    ", ".join(n for n in artifacts if n not in written),
+                )
+                break
             content_type = "application/json" if name.endswith(".json") else "application/octet-stream"
-            self.store.write_bytes(uri, data, content_type=content_type)
-            entries[name] = {"uri": uri, "sha256": sha256(data), "bytes": len(data)}
+            self.store.write_bytes(self.object_uri(number, name), data, content_type=content_type)
+            written.append(name)
         return entries
 
     def _commit(self, number: int, doc: dict[str, Any]) -> VersionRecord:
@@ -267,8 +290,9 @@ class ModelRegistry(RegistryReader):
                 differing = sorted(n for n in set(ours) | set(theirs) if ours.get(n) != theirs.get(n))
                 raise RegistryConflict(
                     f"{uri}: a concurrent attempt of run {doc['run_key']!r} committed {version_id(number)} with "
-                    f"different {', '.join(differing)}; this attempt may have overwritten them, so loads of "
-                    f"{version_id(number)} can fail the sha256 check: reject it and register again"
+                    f"different {', '.join(differing)}; this attempt's model is not registered. It stopped writing "
+                    f"once it saw the commit, but a write in flight may have replaced one of them: if loads of "
+                    f"{version_id(number)} fail the sha256 check, reject it and register again"
                 )
             log.info("%s: %s was committed by a twin attempt of the same run", self.config.name, version_id(number))
             return VersionRecord.from_metadata(existing, self.version_uri(number))
@@ -359,7 +383,9 @@ class ModelRegistry(RegistryReader):
 
         ``expected``: only move if the alias now points at this version (None: only if it does not exist
         yet; ``ANY``: wherever it points) -> ``RegistryConflict`` otherwise. The target must be Approved
-        unless ``force=True``. Pointing at the current target again is a no-op.
+        unless ``force=True``. Pointing at the current target again is a no-op; so is repeating a move that
+        already applied (the alias's last move has this target, ``by``, ``why`` and ``expected``: an
+        earlier attempt whose reply was lost), although the alias no longer points at ``expected``.
         """
         check_alias_name(name)
         return self._aliases.move(name, self.get(ref), by=by, why=why, expected=expected, force=force)

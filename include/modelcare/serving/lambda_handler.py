@@ -2,6 +2,7 @@
 
 Environment: ``MODELCARE_MODEL_URI`` (``s3://bucket/key/model.skops``), ``MODELCARE_MODEL_SHA256``,
 ``MODELCARE_MODEL_VERSION``, ``MODELCARE_FEATURES`` (JSON: ``{"numerical": [...], "categorical": [...]}``,
+optionally ``"threshold"``: the version's decision threshold, applied to the positive-class score;
 optionally ``"model"``), optional ``MODELCARE_MODEL_NAME`` and ``MODELCARE_MAX_ROWS``.
 The model is loaded once per container (module-level cache keyed by URI and sha256).
 

@@ -39,12 +39,14 @@ class ModelUnavailable(ModelcareError):
 
 @dataclass(frozen=True)
 class FeatureSchema:
-    """What a served model expects: its name, version and feature columns."""
+    """What a served model expects and how it decides: name, version, feature columns, and the version's
+    decision threshold (binary classifiers; None: the estimator's own ``predict``, i.e. 0.5)."""
 
     model: str
     version: str
     numerical: tuple[str, ...]
     categorical: tuple[str, ...]
+    threshold: float | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -65,20 +67,29 @@ class FeatureSchema:
                 raise ModelUnavailable(f"feature schema: {what} must be a list of column names")
         if not numerical and not categorical:
             raise ModelUnavailable("feature schema: no feature columns")
+        threshold = raw.get("threshold", features.get("threshold"))
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < 1
+        ):
+            raise ModelUnavailable(f"feature schema: threshold must be a number between 0 and 1, got {threshold!r}")
         return cls(
             model=str(model or raw.get("model") or "model"),
             version=str(version or raw.get("version") or "unknown"),
             numerical=tuple(numerical),
             categorical=tuple(categorical),
+            threshold=None if threshold is None else float(threshold),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what ``serving.json`` holds besides the sha256)."""
-        return {
+        out: dict[str, Any] = {
             "model": self.model,
             "version": self.version,
             "features": {"numerical": list(self.numerical), "categorical": list(self.categorical)},
         }
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        return out
 
 
 class _Brief(reprlib.Repr):
@@ -227,16 +238,34 @@ class ServedModel:
             frame[column] = frame[column].astype("float64")
         return frame
 
+    @property
+    def threshold(self) -> float | None:
+        """The decision threshold applied (binary classifiers with one in their schema), else None."""
+        classes = getattr(self.pipeline, "classes_", ())
+        return self.schema.threshold if self.is_classifier and len(classes) == 2 else None
+
     def predict(self, records: Any) -> dict[str, Any]:
-        """``{"model", "version", "predictions": [...], "scores": [...]}`` (scores for classifiers only)."""
+        """``{"model", "version", "predictions": [...], "scores": [...], "threshold"}`` (scores for classifiers).
+
+        Binary classifier with a threshold (the version's, tuned on its training data): a record is the
+        positive class when its score is ``>= threshold``, and the answer says which threshold decided.
+        Without one, the estimator's ``predict`` (0.5). Scores never depend on the threshold.
+        """
+        import numpy as np
+
         frame = self.frame(records)
-        predictions = self.pipeline.predict(frame)
-        answer: dict[str, Any] = {
-            "model": self.schema.model,
-            "version": self.schema.version,
-            "predictions": [p.item() if hasattr(p, "item") else p for p in predictions],
-        }
+        answer: dict[str, Any] = {"model": self.schema.model, "version": self.schema.version}
+        threshold = self.threshold
         if self.is_classifier:
-            probabilities = self.pipeline.predict_proba(frame)
-            answer["scores"] = [float(p) for p in probabilities[:, -1]]  # classes_ sorted: last is positive
+            scores = self.pipeline.predict_proba(frame)[:, -1]  # classes_ sorted: last is positive
+            if threshold is None:
+                predictions = self.pipeline.predict(frame)
+            else:
+                predictions = np.asarray(self.pipeline.classes_)[(scores >= threshold).astype(int)]
+        else:
+            predictions = self.pipeline.predict(frame)
+        answer["predictions"] = [p.item() if hasattr(p, "item") else p for p in predictions]
+        if self.is_classifier:
+            answer["scores"] = [float(p) for p in scores]
+            answer["threshold"] = threshold
         return answer

@@ -4,11 +4,15 @@
 "features": {"numerical": [...], "categorical": [...]}, "max_rows"}``. The model is refused unless
 its sha256 matches. Requests: ``application/json`` (``{"instances": [...]}`` or a list of records)
 or ``text/csv`` with a header row naming the columns. Responses: JSON.
-Note: the container answers any exception from these hooks with an error status of its own
-(``InvalidRequest`` messages reach the caller in the error body, not as a 400).
-Every request that cannot be scored raises ``InvalidRequest`` with a one-line message, never another
-exception: the body's size is checked before it is decoded, JSON numbers are checked while parsing
-(``model.parse_json``), and a CSV body is read only up to the loaded model's row limit.
+The hooks are ``model_fn`` and ``transform_fn``. Why ``transform_fn`` and not input/predict/output: the
+container (sagemaker-scikit-learn-container's ``serving.py`` on sagemaker-containers' ``Transformer``)
+answers an exception from ``input_fn``/``predict_fn`` with a 500 (only ``UnsupportedFormatError`` gets
+415/406), and refuses a module that defines ``transform_fn`` beside them. A ``transform_fn`` may return
+the container's own ``worker.Response``, whose status it keeps: so a request that cannot be scored gets a
+**400** with a one-line JSON error (``{"error": "InvalidRequest", "message": ...}``), never a 500.
+Every such request raises ``InvalidRequest`` inside: the body's size is checked before it is decoded,
+JSON numbers are checked while parsing (``model.parse_json``), and a CSV body is read only up to the
+loaded model's row limit.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import csv
 import io
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +45,7 @@ CSV = "text/csv"
 
 class _Loaded:
     """The row limit of the model this process serves (set by ``model_fn``, which the container calls
-    before any request), so ``input_fn`` can stop reading a CSV body at the limit instead of parsing it all."""
+    before any request), so ``read_input`` can stop reading a CSV body at the limit instead of parsing it all."""
 
     max_rows: int | None = None
 
@@ -72,7 +77,7 @@ def _text(body: Any) -> str:
     return str(body)
 
 
-def input_fn(body: Any, content_type: str) -> list[Any]:
+def read_input(body: Any, content_type: str) -> list[Any]:
     """The records of a JSON or CSV (header row required) request body."""
     kind = (content_type or "").split(";")[0].strip().lower()
     if isinstance(body, str | bytes | bytearray):
@@ -126,14 +131,42 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def predict_fn(input_data: list[Any], model: ServedModel) -> dict[str, Any]:
+def predict(input_data: list[Any], model: ServedModel) -> dict[str, Any]:
     """Score the records (``InvalidRequest`` for a bad payload)."""
     return model.predict(input_data)
 
 
-def output_fn(prediction: dict[str, Any], accept: str = JSON) -> tuple[str, str]:
+def write_output(prediction: dict[str, Any], accept: str = JSON) -> tuple[str, str]:
     """The prediction as JSON (the only response type offered)."""
     kinds = {part.split(";")[0].strip().lower() for part in (accept or JSON).split(",")}
     if not kinds & {JSON, "*/*", "application/*"}:
         raise InvalidRequest(f"unsupported accept type {accept!r} (only {JSON})")
     return json.dumps(prediction), JSON
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A 400 answer outside the SageMaker container (tests, the emulator), where its response type is absent."""
+
+    status: int
+    body: str
+    content_type: str = JSON
+
+
+def bad_request(message: str) -> Any:
+    """A 400 with a one-line JSON error: the container's ``worker.Response`` when it is there, else a ``Refusal``."""
+    body = json.dumps({"error": "InvalidRequest", "message": message})
+    try:
+        from sagemaker_containers.beta.framework import worker  # the scikit-learn container's response type
+    except ImportError:
+        return Refusal(400, body)
+    return worker.Response(response=body, status=400, mimetype=JSON)
+
+
+def transform_fn(model: ServedModel, request_body: Any, content_type: str, accept: str) -> Any:
+    """Score one request: ``(json, content type)``, or a 400 (``bad_request``) for anything that cannot be scored."""
+    try:
+        return write_output(predict(read_input(request_body, content_type), model), accept)
+    except InvalidRequest as exc:
+        log.info("refused request: %s", exc)
+        return bad_request(str(exc))

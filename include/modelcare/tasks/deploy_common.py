@@ -81,21 +81,52 @@ def refuse(message: str) -> TaskFailed:
 def deploy_step(config: ModelConfig, store: ObjectStore, run: RunInfo, name: str) -> Iterator[None]:
     """Run a deployment step: on a final failure, write ``failure.json`` for ``roll_back`` and fail without retries.
 
-    Domain errors and AWS client errors are final; anything else (a bug, a network hiccup) propagates
-    so Airflow retries the step.
+    Domain errors and AWS refusals (a 4xx ``ClientError``, a bad parameter) are final; anything else
+    (a bug, a network hiccup, an AWS 5xx or throttling that outlasted botocore's own retries) propagates
+    so Airflow retries the step: an unreachable AWS is not a reason to roll back.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
 
     def note(reason: str) -> None:
         store.write_json(f"{run_folder(config, run)}failure.json", {"step": name, "reason": reason, "at": now()})
 
-    with boundary(name, note=note, domain=(ClientError, BotoCoreError)), _as_deployment_error():
+    with boundary(name, note=note), _as_deployment_error():
         yield
+
+
+# Error codes AWS answers when it is busy, not when it refuses: retried like a 5xx.
+_THROTTLED: Final = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "RequestThrottled",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+    }
+)
+
+
+def transient_aws_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says AWS was unreachable or busy (retry later) rather than that it refused the request."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return True  # connection refused/reset/closed, read or connect timeouts
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or exc.response.get("Error", {}).get("Code", "") in _THROTTLED
+    return False
 
 
 @contextlib.contextmanager
 def _as_deployment_error() -> Iterator[None]:
-    """Re-raise a final error as a ``DeploymentError`` with the same message (the original is its cause)."""
+    """Re-raise a final error as a ``DeploymentError`` with the same message (the original is its cause);
+    a transient AWS error propagates unchanged (Airflow's retries)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -103,4 +134,6 @@ def _as_deployment_error() -> Iterator[None]:
     except DeploymentError:
         raise
     except (ModelcareError, ClientError, BotoCoreError) as exc:
+        if transient_aws_error(exc):
+            raise
         raise DeploymentError(str(exc)) from exc

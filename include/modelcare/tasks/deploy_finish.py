@@ -109,15 +109,23 @@ def roll_back(model: str, context: Mapping[str, Any]) -> None:
     reason = failure["reason"] if failure else "a deployment task failed (see its log)"
     previous = plan.previous
     new_ref = (prepared_of(context, kind) or {}).get(kind.ref_key)
+    registry = open_registry(config, store)
+    current = registry.alias(PRODUCTION)
+    moved_here = current is not None and current.version == plan.version and plan.production != plan.version
     if new_ref is None:
         action = f"nothing to roll back: {kind.nothing_prepared}"
     elif previous.ref == new_ref:
         action = "nothing to roll back: this version was already live before the run"
+    elif moved_here and plan.production is None:
+        # promote moved `production` before the failure, and there is no earlier version to point it back
+        # at: removing what serves it would leave `production` naming a version nothing serves.
+        action = (
+            f"nothing to roll back: production already points at {plan.version_id} (moved before the failure) "
+            f"and no earlier version exists, so {plan.target} keeps serving it"
+        )
     else:
         action = target_for(plan).roll_back(plan, str(new_ref))
-    registry = open_registry(config, store)
-    current = registry.alias(PRODUCTION)
-    if current is not None and current.version == plan.version and plan.production not in (None, plan.version):
+    if moved_here and plan.production is not None:
         registry.set_alias(
             PRODUCTION, plan.production, by="modelcare:rollback", why=f"rollback: {reason}", expected=plan.version
         )

@@ -25,6 +25,7 @@ from include.modelcare.deploy.targets.base import Step, TargetKind, configured_k
 from include.modelcare.deploy.targets.lambda_alias import SHIFT_LAMBDA
 from include.modelcare.deploy.targets.sagemaker import DEPLOY_ENDPOINT, PREPARE_ENDPOINT, WAIT_ENDPOINT
 from include.modelcare.errors import ModelcareError
+from include.modelcare.ml.threshold import stored_threshold
 from include.modelcare.tasks.context import RunInfo, task_setup
 from include.modelcare.tasks.deploy_common import (
     ALERT,
@@ -168,6 +169,7 @@ def resolve_version(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
             "model_sha256": record.artifacts["model.skops"]["sha256"],
             "features": record.metadata.get("features")
             or {"numerical": config.data.features.numerical, "categorical": config.data.features.categorical},
+            "threshold": stored_threshold(record.metadata),
             "previous": Live(version=None, ref=None, exists=False),  # filled in below, from the target
             "production": production.version if production is not None else None,
             "reason": str(params.get("reason") or "manual"),

@@ -2,7 +2,8 @@
 
 Tasks exchange small dicts of references (URIs, counts, verdicts) through XCom,
 never DataFrames. The data work itself lives in ``quality.validation`` and ``quality.drift``,
-the decisions in ``policy``; this module reads and writes S3, calls them, and alerts.
+the decisions in ``policy``; this module reads and writes S3 and calls them. What to do with the
+verdicts (the incident decision, alerts, retraining requests) is ``tasks.monitoring_decide``.
 Every task body goes through ``task_boundary``: a domain error (a bad batch, missing
 reference data) fails the task without retries, S3 or network trouble is retried.
 """
@@ -17,8 +18,7 @@ from typing import Any, NoReturn
 from include.modelcare.config.schema import ModelConfig
 from include.modelcare.errors import DataError, DataNotFound, ValidationFailed
 from include.modelcare.operators.alerts import Alert, send_alert
-from include.modelcare.operators.defaults import dag_id
-from include.modelcare.policy import DecayVerdict, lower_is_better, performance_decay, retraining_decision
+from include.modelcare.policy import lower_is_better, performance_decay
 from include.modelcare.storage.objects import ObjectStore
 from include.modelcare.tasks.boundary import task_boundary
 from include.modelcare.tasks.context import RunInfo, task_setup
@@ -104,7 +104,7 @@ def report_missing_batch(model: str, context: Mapping[str, Any]) -> dict[str, An
         figures={"expected_at": expected},
         run_url=run.run_url,
     )
-    sent = _send(alert, config, store, context, run)
+    sent = send_unless_silenced(alert, config, store, context, run)
     return {"day": run.day.isoformat(), "expected_at": expected, "alerts": sent}
 
 
@@ -270,6 +270,14 @@ def production_model(config: ModelConfig, store: ObjectStore) -> tuple[Any, int]
     return registry.load_model(production.version), production.version
 
 
+def _stored_threshold(config: ModelConfig, store: ObjectStore, version: int) -> float | None:
+    """The version's decision threshold from its registry metadata (None: 0.5, the estimator's predict)."""
+    from include.modelcare.ml.threshold import stored_threshold
+    from include.modelcare.registry.factory import open_registry
+
+    return stored_threshold(open_registry(config, store).get(version).metadata)
+
+
 def _scores(model: Any, frame: Any, config: ModelConfig) -> Any:
     features = frame[config.data.features.all]
     if config.task == "classification":
@@ -330,7 +338,8 @@ def check_performance(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     batch = read_table(config.paths.incoming(run.day), config.data.format, store)
     batch = batch.drop(columns=[config.data.target], errors="ignore")
     joined = batch.merge(labels[[config.data.id_column, config.data.target]], on=config.data.id_column)
-    value = evaluate(production, joined, config)[metric]
+    threshold = _stored_threshold(config, store, version)  # classes as the version decides them (its threshold)
+    value = evaluate(production, joined, config, threshold=threshold)[metric]
     floor = config.performance.floor
     verdict = performance_decay(metric, value, floor, lower_better=lower_is_better(metric))
     outcome.update(
@@ -346,150 +355,11 @@ def check_performance(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     return outcome
 
 
-# -- 4. decide -----------------------------------------------------------------------------------------
-def last_request_before(config: ModelConfig, day: dt.date, store: ObjectStore) -> dt.date | None:
-    """Date of the latest retraining request strictly before ``day`` (from the request records)."""
-    days = []
-    for uri in store.list(config.paths.retrain_requests()):
-        name = uri.rsplit("/", 1)[-1]
-        if name.startswith("dt=") and name.endswith(".json"):
-            try:
-                days.append(dt.date.fromisoformat(name[3:-5]))
-            except ValueError:
-                continue
-    earlier = [d for d in days if d < day]
-    return max(earlier) if earlier else None
-
-
-def _decay(performance: Mapping[str, Any] | None) -> DecayVerdict | None:
-    """The decay verdict ``check_performance`` measured (None when it measured nothing: no model or labels)."""
-    if not performance or performance.get("status") != "measured":
-        return None
-    return DecayVerdict(decayed=bool(performance["decayed"]), reason=str(performance["reason"]))
-
-
-@task_boundary
-def decide(model: str, context: Mapping[str, Any]) -> list[str]:
-    """Branch: alert on drift or decay, and request retraining unless cooling down or switched off in the form.
-
-    Reads what ``policy.retraining_decision`` needs (the XComs, the latest earlier request) and follows it.
-    """
-    config, run, store = task_setup(model, context)
-    drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
-    performance = context["ti"].xcom_pull(task_ids=CHECK_PERFORMANCE)
-    decision = retraining_decision(
-        run.day,
-        drift_detected=bool(drift["drift_detected"]),
-        drift_reason=str(drift["reason"]),
-        decay=_decay(performance),
-        previous_request=last_request_before(config, run.day, store),
-        cooldown_days=config.drift.retrain_cooldown_days,
-        requests_enabled=bool(run.params.get("request_retraining", True)),
-    )
-    context["ti"].xcom_push(key="decision", value={"retrain": decision.retrain, "why": decision.why})
-    log.info("%s %s: %s", config.name, run.day, decision.why)
-    branches = [ALERT_DRIFT] if decision.alert else []
-    branches.append(REQUEST_RETRAINING if decision.retrain else NO_RETRAINING)
-    return branches
-
-
-# -- 5. act ----------------------------------------------------------------------------------------------
-@task_boundary
-def alert_drift(model: str, context: Mapping[str, Any]) -> dict[str, str]:
-    """Email and SNS alert naming the drifted features, the share, the report and the run."""
-    config, run, store = task_setup(model, context)
-    drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
-    decision = context["ti"].xcom_pull(task_ids=DECIDE, key="decision") or {}
-    alert = Alert(
-        model=config.name,
-        day=run.day,
-        kind="drift",
-        summary=decision.get("why") or drift["reason"],
-        figures={
-            "share_drifted": f"{drift['share_drifted']:.0%} ({drift['n_drifted']} of {drift['n_features']} features)",
-            "top_drifted_features": ", ".join(drift["top_features"]) or "-",
-            "critical_drifted": ", ".join(drift["critical_drifted"]) or "-",
-            "prediction_drift": _describe_prediction_drift(drift.get("prediction_drift")),
-            "retraining": decision.get("why", "-"),
-        },
-        report_uri=drift["report_html"],
-        run_url=run.run_url,
-    )
-    return _send(alert, config, store, context, run)
-
-
-def _describe_prediction_drift(prediction: Mapping[str, Any] | None) -> str:
-    if not prediction:
-        return "- (no production model)"
-    state = "drifted" if prediction["drifted"] else "stable"
-    return (
-        f"{state}: v{prediction['version']} mean {prediction['mean_reference']:.3f} -> "
-        f"{prediction['mean_current']:.3f} ({prediction['method']} {prediction['score']:.3g}, "
-        f"threshold {prediction['threshold']:.3g})"
-    )
-
-
-def retrain_dag_id(model: str) -> str:
-    """The retraining DAG of a model."""
-    return dag_id("retrain", model)
-
-
-@task_boundary
-def request_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
-    """Record the retraining request for this batch date (once: a re-run finds it and does not add another).
-
-    The record says why, links the drift report and names the run that asked; the next task
-    triggers the retraining DAG with it.
-    """
-    config, run, store = task_setup(model, context)
-    drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
-    decision = context["ti"].xcom_pull(task_ids=DECIDE, key="decision") or {}
-    uri = config.paths.retrain_request(run.day)
-    request = {
-        "model": config.name,
-        "day": run.day.isoformat(),
-        "reason": decision.get("why") or drift["reason"],
-        "drift_report": drift["report_html"],
-        "drift_summary": drift["report_json"],
-        "top_features": drift["top_features"],
-        "requested_by": {"dag_id": run.dag_id, "run_id": run.run_id, "url": run.run_url},
-        "retrain_dag_id": retrain_dag_id(config.name),
-        "requested_at": dt.datetime.now(dt.UTC).isoformat(),
-    }
-    import json
-
-    created = store.create_exclusive(uri, json.dumps(request, indent=2).encode(), content_type="application/json")
-    if not created:
-        log.info("retraining of %s for %s was already requested (%s): not requesting again", config.name, run.day, uri)
-        request = store.read_json(uri)
-    else:
-        log.info("retraining requested for %s (%s): %s", config.name, request["reason"], uri)
-    return {
-        "request_uri": uri,
-        "new_request": created,
-        "retrain_dag_id": request["retrain_dag_id"],
-        # One retraining run per batch date: a re-run finds it and does not trigger another.
-        "retrain_run_id": f"monitoring__{run.day.isoformat()}",
-        "conf": {
-            "reason": f"monitoring {run.day.isoformat()}: {request['reason']}"[:500],
-            "drift_report": request["drift_report"],
-            "request_uri": uri,
-            "end_date": run.day.isoformat(),
-        },
-    }
-
-
-@task_boundary
-def no_retraining(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
-    """The branch taken when nothing needs retraining; says why in the log and XCom."""
-    decision = context["ti"].xcom_pull(task_ids=DECIDE, key="decision") or {}
-    log.info("%s: no retraining: %s", model, decision.get("why", "-"))
-    return decision
-
-
-def _send(
+# -- 4. decide and 5. act: ``tasks.monitoring_decide`` (the incident decision, its alert, the request) --------
+def send_unless_silenced(
     alert: Alert, config: ModelConfig, store: ObjectStore, context: Mapping[str, Any], run: RunInfo
 ) -> dict[str, str]:
+    """Send ``alert`` unless the run's form switched alerts off (``send_alerts``)."""
     if not run.params.get("send_alerts", True):
         log.info("alerts switched off in the run's form: not sending %s", alert.kind)
         return {"email": "disabled", "sns": "disabled"}

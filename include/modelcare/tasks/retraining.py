@@ -143,9 +143,11 @@ def collect_sagemaker_model(model: str, context: Mapping[str, Any]) -> dict[str,
 # -- 3. evaluate and gate ----------------------------------------------------------------------------
 @task_boundary
 def evaluate_candidate(model: str, context: Mapping[str, Any], train_task: str) -> dict[str, Any]:
-    """Metrics of the candidate and of the production model (champion) on the same holdout; the gate."""
+    """Decision threshold (tuned on the training part), then the metrics of the candidate and of the
+    production model (champion, at ITS stored threshold) on the same holdout; the gate with its guardrails."""
     from include.modelcare.ml.evaluation import evaluate
     from include.modelcare.ml.serialization import load_model
+    from include.modelcare.ml.threshold import choose_threshold, stored_threshold
     from include.modelcare.policy import gate
     from include.modelcare.storage.tables import read_table
 
@@ -153,25 +155,63 @@ def evaluate_candidate(model: str, context: Mapping[str, Any], train_task: str) 
     assembled = context["ti"].xcom_pull(task_ids=ASSEMBLE)
     trained = context["ti"].xcom_pull(task_ids=train_task)
     dataset = read_table(assembled["dataset_uri"], "parquet", store)
-    _, holdout = split_holdout(config, dataset)
+    train, holdout = split_holdout(config, dataset)
+    threshold = choose_threshold(config, trained["params"], train)
+    target = config.data.target
+    train_mean = float(train[target].mean()) if config.task == "regression" else None
     candidate = load_model(store.read_bytes(trained["model_uri"]))
-    candidate_metrics = evaluate(candidate, holdout, config)
+    candidate_metrics = evaluate(candidate, holdout, config, threshold=threshold.value, train_mean=train_mean)
 
     registry = open_registry(config, store)
     production = registry.alias("production")
     champion_metrics = None
     champion_version = None
+    champion_threshold = None
     if production is not None:
         champion_version = production.version
-        champion_metrics = evaluate(registry.load_model(production.version), holdout, config)
-    decision = gate(config, candidate_metrics, champion_metrics)  # logs its verdict
+        champion_threshold = stored_threshold(registry.get(production.version).metadata)
+        champion_metrics = evaluate(
+            registry.load_model(production.version),
+            holdout,
+            config,
+            threshold=champion_threshold,
+            train_mean=train_mean,
+        )
+    classes = int(holdout[target].nunique()) if config.task == "classification" else None
+    decision = gate(config, candidate_metrics, champion_metrics, classes=classes)  # logs its verdict
     return {
         "candidate": candidate_metrics,
         "champion": champion_metrics,
         "champion_version": champion_version,
+        "threshold": threshold.to_dict(),
+        "champion_threshold": champion_threshold,
         "holdout_days": sorted(holdout[BATCH_DAY].unique().tolist()),
+        "holdout_rows": len(holdout),
         "gate": decision.to_dict(),
     }
+
+
+def gate_figures(evaluated: Mapping[str, Any]) -> dict[str, str]:
+    """Every gate metric of the candidate beside the champion's (same holdout rows), the rule it had to meet,
+    and both decision thresholds: what the registration e-mail and the approval request show."""
+    from include.modelcare.guardrails import gate_rows
+    from include.modelcare.ml.threshold import threshold_text
+
+    figures: dict[str, str] = {}
+    for row in gate_rows(evaluated["candidate"], evaluated.get("champion"), evaluated.get("gate")):
+        beside = f" (champion {row['champion']:.4f})" if row["champion"] is not None else ""
+        verdict = {None: "", True: ": holds", False: ": FAILED"}[row["passed"]]
+        rule = f" [{row['rule']}{verdict}]" if row["rule"] else ""
+        figures[f"candidate {row['metric']}"] = f"{row['candidate']:.4f}{beside}{rule}"
+    mine = (evaluated.get("threshold") or {}).get("value")
+    theirs = evaluated.get("champion_threshold")
+    if mine is not None or theirs is not None:
+        beside = f" (champion {threshold_text(theirs)})" if evaluated.get("champion") else ""
+        figures["decision threshold"] = f"{threshold_text(mine)}{beside}"
+    rows = evaluated.get("holdout_rows")
+    days = ", ".join(map(str, evaluated.get("holdout_days") or []))
+    figures["holdout"] = f"{rows:,} rows of {days}" if rows else days
+    return figures
 
 
 # -- 4. register --------------------------------------------------------------------------------------
@@ -233,6 +273,9 @@ def register_candidate(model: str, context: Mapping[str, Any], train_task: str) 
         },
         "holdout_days": evaluated["holdout_days"],
         "metrics": {"candidate": evaluated["candidate"], "champion": evaluated["champion"]},
+        "threshold": (evaluated.get("threshold") or {}).get("value"),
+        "threshold_choice": evaluated.get("threshold"),
+        "champion_threshold": evaluated.get("champion_threshold"),
         "primary_metric": config.primary_metric,
         "gate": gate_result,
         "parent_version": evaluated["champion_version"],
@@ -342,11 +385,7 @@ def alert_registration(model: str, context: Mapping[str, Any]) -> dict[str, str]
     registered = ti.xcom_pull(task_ids=REGISTER)
     evaluated = ti.xcom_pull(task_ids=EVALUATE)
     metric = config.primary_metric
-    champion = evaluated["champion"] or {}
-    figures: dict[str, Any] = {
-        f"candidate {name}": f"{value:.4f}" + (f" (champion {champion[name]:.4f})" if name in champion else "")
-        for name, value in evaluated["candidate"].items()
-    }
+    figures: dict[str, Any] = dict(gate_figures(evaluated))
     figures["champion"] = (
         f"v{evaluated['champion_version']:04d}" if evaluated["champion_version"] else "none (first model)"
     )
@@ -365,6 +404,31 @@ def alert_registration(model: str, context: Mapping[str, Any]) -> dict[str, str]
         run_url=run.run_url,
     )
     return send_alert(alert, config, store, context)
+
+
+def approval_body(model: str, context: Mapping[str, Any], intro: str) -> str:
+    """The approval request's text: ``intro``, the gate's verdict, and every gate metric beside the champion's."""
+    ti = context["ti"]
+    registered = ti.xcom_pull(task_ids=REGISTER) or {}
+    evaluated = ti.xcom_pull(task_ids=EVALUATE) or {}
+    if not evaluated:
+        return intro
+    champion = evaluated.get("champion_version")
+    rows = [f"| {name} | {value} |" for name, value in gate_figures(evaluated).items()]
+    return "\n".join(
+        [
+            intro,
+            "",
+            f"**{registered.get('version_id', 'candidate')}** against "
+            f"{f'champion v{champion:04d}' if champion else 'no champion (first model)'}, same holdout rows:",
+            "",
+            "| metric | value |",
+            "|---|---|",
+            *rows,
+            "",
+            "Gate: " + "; ".join(evaluated["gate"]["reasons"]),
+        ]
+    )
 
 
 def approval_needed_alert(model: str, context: Mapping[str, Any], link: str) -> dict[str, str]:

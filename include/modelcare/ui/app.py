@@ -12,23 +12,44 @@ must not list and read every registry object on each request.
 
 from __future__ import annotations
 
-import html
+import functools
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from include.modelcare.config.catalog import load_catalog
 from include.modelcare.config.schema import ModelConfig
-from include.modelcare.errors import DataNotFound, ModelcareError
+from include.modelcare.errors import DataError, DataNotFound, ModelcareError
 from include.modelcare.quality.drift import share_drifted_of
+from include.modelcare.registry.reader import Problem, json_object
+from include.modelcare.ui.pages import DATA_HTML_HEADERS, PREFIX, model_html, overview_html
+
+__all__ = [  # PREFIX (where the plugin mounts the app) and the pages are re-exported
+    "DATA_HTML_HEADERS",
+    "PREFIX",
+    "ModelState",
+    "RegistryIndex",
+    "create_app",
+    "default_index",
+    "detail",
+    "model_html",
+    "overview_html",
+    "read_model",
+    "summary",
+    "version_row",
+]
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/modelcare"
+REPORTS_SHOWN = 12  # newest drift reports read per model
+_DATE_FOLDER = re.compile(r"/dt=([^/]*)/")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_T = TypeVar("_T")
 
 
 def cache_seconds() -> float:
@@ -46,6 +67,8 @@ class ModelState:
     deployments: list[dict[str, Any]]
     reports: list[dict[str, Any]]  # drift.json of the latest batches, newest first
     quarantined: list[str]  # dates of quarantined batches, newest first
+    warnings: list[Problem] = field(default_factory=list)  # objects skipped because they could not be used
+    incidents: list[dict[str, Any]] = field(default_factory=list)  # incidents.policy.Incident dicts, oldest first
     read_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -60,35 +83,99 @@ class ModelState:
         return [v for v in self.versions if v.status == "PendingManualApproval"]
 
 
-def _dates(store: Any, prefix: str) -> list[str]:
+def _dates(store: Any, prefix: str, problems: list[Problem]) -> list[str]:
+    """The ``dt=YYYY-MM-DD`` folders under ``prefix``, newest first; any other ``dt=`` folder is a problem."""
     try:
         keys = store.list(prefix)
     except DataNotFound:
         return []
-    found = {k.split("/dt=", 1)[1][:10] for k in keys if "/dt=" in k}
+    found: set[str] = set()
+    bad: dict[str, str] = {}
+    for key in keys:
+        match = _DATE_FOLDER.search(key, len(prefix) - 1)
+        if match is None:
+            continue
+        text = match.group(1)
+        if _is_date(text):
+            found.add(text)
+        else:
+            bad.setdefault(key[: match.end()], text)
+    for folder, text in sorted(bad.items()):
+        problems.append(Problem(folder, f"folder name dt={text!r} is not a date (dt=YYYY-MM-DD); skipped"))
     return sorted(found, reverse=True)
 
 
+def _is_date(text: str) -> bool:
+    if not _ISO_DATE.match(text):
+        return False
+    try:
+        _day(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _report(store: Any, uri: str, day: str) -> dict[str, Any] | None:
+    """One drift summary (None when the batch has none); ``ValueError`` with the reason when unusable."""
+    try:
+        doc = json_object(store.read_bytes(uri))
+    except DataNotFound:
+        return None
+    try:
+        share_drifted_of(doc)
+    except (TypeError, ValueError):
+        raise ValueError("share_drifted is not a number") from None
+    return doc | {"day": day}
+
+
+def _tolerant(problems: list[Problem], key: str, read: Callable[[], _T], default: _T) -> _T:
+    """``read()``, or ``default`` and a problem naming ``key`` when the data it reads is unusable."""
+    try:
+        return read()
+    except (DataError, KeyError, TypeError, ValueError) as exc:
+        problems.append(Problem(key, str(exc).removeprefix(f"{key}: ")))
+        return default
+
+
 def read_model(config: ModelConfig, store: Any, registry_factory: Callable[[ModelConfig, Any], Any]) -> ModelState:
-    """Everything the page shows of one model (a LIST per area plus the latest documents)."""
+    """Everything the page shows of one model (a LIST per area plus the latest documents).
+
+    Tolerant: an unusable object (corrupt JSON, a ``dt=`` folder that is not a date, an unreadable
+    ``metadata.json``) is left out and named in ``warnings``; the rest is still shown.
+    """
     from include.modelcare.registry.deployments import DeploymentHistory
 
     registry = registry_factory(config, store)
     paths = config.paths
+    problems: list[Problem] = []
+    versions, version_problems = registry.scan()
+    problems.extend(version_problems)
     reports = []
-    for day in _dates(store, f"{paths.root}/reports/")[:12]:
-        try:
-            reports.append(store.read_json(f"{paths.reports(_day(day))}drift.json") | {"day": day})
-        except DataNotFound:
-            continue
-    return ModelState(
+    for day in _dates(store, f"{paths.root}/reports/", problems)[:REPORTS_SHOWN]:
+        uri = f"{paths.reports(_day(day))}drift.json"
+        report = _tolerant(problems, uri, functools.partial(_report, store, uri, day), None)
+        if report is not None:
+            reports.append(report)
+    history = DeploymentHistory(config, store)
+    state = ModelState(
         config=config,
-        versions=registry.versions(),
-        aliases=registry.aliases(),
-        deployments=DeploymentHistory(config, store).entries(limit=50),
+        versions=versions,
+        aliases=_tolerant(problems, registry.aliases_prefix, registry.aliases, {}),
+        deployments=_tolerant(problems, history.prefix, lambda: history.entries(limit=50), []),
         reports=reports,
-        quarantined=_dates(store, f"{paths.root}/quarantine/"),
+        quarantined=_dates(store, f"{paths.root}/quarantine/", problems),
+        warnings=problems,
+        incidents=_tolerant(problems, paths.incidents(), functools.partial(_incidents, config, store), []),
     )
+    for problem in state.warnings:
+        log.warning("%s: registry page skipped %s: %s", config.name, problem.key, problem.reason)
+    return state
+
+
+def _incidents(config: ModelConfig, store: Any) -> list[dict[str, Any]]:
+    from include.modelcare.incidents.store import load_incidents
+
+    return [incident.to_dict() for incident in load_incidents(config, store)]
 
 
 def _day(text: str) -> Any:
@@ -152,14 +239,16 @@ class RegistryIndex:
 
 
 # -- JSON views ---------------------------------------------------------------------------------------
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _metric(record: Any, metric: str) -> float | None:
-    value = (record.metadata.get("metrics", {}).get("candidate") or {}).get(metric)
-    return float(value) if isinstance(value, int | float) else None
+    return _number(record.metrics.get(metric))
 
 
 def _champion_metric(record: Any, metric: str) -> float | None:
-    value = (record.metadata.get("metrics", {}).get("champion") or {}).get(metric)
-    return float(value) if isinstance(value, int | float) else None
+    return _number(record.champion_metrics.get(metric))
 
 
 def summary(state: ModelState) -> dict[str, Any]:
@@ -185,18 +274,33 @@ def summary(state: ModelState) -> dict[str, Any]:
         else None,
         "pending_approvals": [v.version_id for v in state.pending],
         "versions": len(state.versions),
+        "warnings": [{"key": w.key, "reason": w.reason} for w in state.warnings],
     }
 
 
 def version_row(record: Any, metric: str) -> dict[str, Any]:
     """One version-table row."""
+    from include.modelcare.guardrails import gate_rows
+    from include.modelcare.ml.threshold import stored_threshold
+    from include.modelcare.registry.records import version_id
+
     meta = record.metadata
+    gate = meta.get("gate") if isinstance(meta.get("gate"), dict) else None
     return {
         "version": record.version_id,
         "status": record.status,
         "metric": _metric(record, metric),
         "champion_metric": _champion_metric(record, metric),
-        "champion": f"v{meta['parent_version']:04d}" if meta.get("parent_version") else None,
+        # every gate metric beside the champion's on the same holdout rows, and both decision thresholds
+        "gate": gate_rows(record.metrics, record.champion_metrics, gate),
+        "gate_passed": None if gate is None else bool(gate.get("passed")),
+        "gate_reasons": [str(r) for r in gate.get("reasons") or []]
+        if gate and isinstance(gate.get("reasons"), list)
+        else [],
+        "threshold": stored_threshold(meta),
+        "champion_threshold": stored_threshold({"threshold": meta.get("champion_threshold")}),
+        "holdout_days": meta.get("holdout_days"),
+        "champion": version_id(parent) if isinstance(parent := meta.get("parent_version"), int) and parent else None,
         "training_window": meta.get("training_window"),
         "created_at": record.created_at,
         "created_by": {"dag_id": meta.get("dag_id"), "run_id": meta.get("run_id"), "url": meta.get("run_url")},
@@ -220,155 +324,8 @@ def detail(state: ModelState) -> dict[str, Any]:
         ],
         "latest_report": state.reports[0]["day"] if state.reports else None,
         "quarantined": state.quarantined[:10],
+        "incidents": list(reversed(state.incidents)),
     }
-
-
-# -- HTML ------------------------------------------------------------------------------------------------
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:16px;color:#1f2933}table{border-collapse:collapse;margin:8px 0 20px}
-th,td{border-bottom:1px solid #d9e2ec;padding:4px 10px;text-align:left;font-size:14px}th{background:#f0f4f8}
-.Approved{color:#0b7a3e}.Rejected{color:#b42318}.PendingManualApproval{color:#b54708}.drift{color:#b42318}
-h1{font-size:22px}h2{font-size:18px;margin-top:24px}a{color:#1d4ed8}
-iframe{width:100%;height:640px;border:1px solid #d9e2ec}
-"""
-
-
-def _e(value: Any) -> str:
-    return html.escape("-" if value is None else str(value))
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>"
-        f"<style>{_STYLE}</style></head><body>{body}</body></html>"
-    )
-
-
-def overview_html(rows: list[dict[str, Any]], required_actions_url: str) -> str:
-    """The overview table of all models."""
-    lines = [
-        "<h1>Model Registry</h1>",
-        "<table><tr><th>model</th><th>production</th><th>metric</th><th>last monitoring</th>"
-        "<th>last retrain</th><th>pending approvals</th></tr>",
-    ]
-    for row in rows:
-        name = row["model"]
-        retrain = row["last_retrain"]
-        pending = row["pending_approvals"]
-        pending_html = (
-            f"{_e(', '.join(pending))} (<a href='{_e(required_actions_url)}' target='_top'>Required Actions</a>)"
-            if pending
-            else "none"
-        )
-        monitoring = row["monitoring"]
-        css = "drift" if monitoring["verdict"] != "no drift" and monitoring["day"] else ""
-        lines.append(
-            f"<tr><td><a href='{PREFIX}/models/{_e(name)}'>{_e(name)}</a></td>"
-            f"<td>{_e(row['production'])}</td>"
-            f"<td>{_e(row['metric'])} {_fmt(row['production_metric'])}</td>"
-            f"<td class='{css}'>{_e(monitoring['verdict'])} ({_e(monitoring['day'])})</td>"
-            f"<td>{_e(retrain['version']) + ' ' + _e(retrain['status']) if retrain else '-'}</td>"
-            f"<td>{pending_html}</td></tr>"
-        )
-    lines.append("</table>")
-    return _page("Model Registry", "".join(lines))
-
-
-def _svg_line(points: list[tuple[str, float | None]], label: str) -> str:
-    """A small inline SVG line chart (no JavaScript, no external assets)."""
-    values = [(x, y) for x, y in points if y is not None]
-    if len(values) < 1:
-        return f"<p>{_e(label)}: no data yet</p>"
-    width, height, pad = 420, 120, 24
-    lo, hi = min(y for _, y in values), max(y for _, y in values)
-    span = (hi - lo) or 1.0
-    step = (width - 2 * pad) / max(len(values) - 1, 1)
-    coords = [(pad + i * step, height - pad - (y - lo) / span * (height - 2 * pad)) for i, (_, y) in enumerate(values)]
-    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-    dots = "".join(
-        f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3'><title>{_e(name)}: {v:.3f}</title></circle>"
-        for (x, y), (name, v) in zip(coords, values, strict=True)
-    )
-    return (
-        f"<figure><figcaption>{_e(label)} ({_e(values[0][0])} .. {_e(values[-1][0])}: "
-        f"{lo:.3f} to {hi:.3f})</figcaption><svg role='img' aria-label='{_e(label)}' width='{width}' height='{height}'>"
-        f"<polyline fill='none' stroke='#1d4ed8' stroke-width='2' points='{path}'/>{dots}</svg></figure>"
-    )
-
-
-def model_html(data: dict[str, Any]) -> str:
-    """The per-model page."""
-    name = data["model"]
-    parts = [
-        f"<p><a href='{PREFIX}/'>&larr; all models</a></p><h1>{_e(name)}</h1>",
-        f"<p>production: <b>{_e(data['production'])}</b> ({_e(data['metric'])} {_fmt(data['production_metric'])}); "
-        f"last monitoring: {_e(data['monitoring']['verdict'])} ({_e(data['monitoring']['day'])})</p>",
-        "<h2>Versions</h2><table><tr><th>version</th><th>status</th><th>"
-        f"{_e(data['metric'])}</th><th>champion at registration</th><th>training window</th><th>created</th>"
-        "<th>created by</th></tr>",
-    ]
-    for row in data["version_table"]:
-        window = row["training_window"] or {}
-        by = row["created_by"]
-        url = by["url"] if _is_web_url(by.get("url")) else None
-        link = f"<a href='{_e(url)}' target='_top'>{_e(by['run_id'])}</a>" if url else _e(by["run_id"])
-        parts.append(
-            f"<tr><td>{_e(row['version'])}</td><td class='{_e(row['status'])}'>{_e(row['status'])}</td>"
-            f"<td>{_fmt(row['metric'])}</td><td>{_e(row['champion'])} {_fmt(row['champion_metric'])}</td>"
-            f"<td>{_e(window.get('start'))} .. {_e(window.get('end'))}</td><td>{_e(row['created_at'])}</td>"
-            f"<td>{link}</td></tr>"
-        )
-    parts.append(
-        "</table><h2>Deployments</h2><table><tr><th>when</th><th>version</th><th>target</th>"
-        "<th>outcome</th><th>previous</th><th>by</th><th>why / rollback</th></tr>"
-    )
-    for entry in data["deployments"]:
-        previous = entry.get("previous_version")
-        why = entry.get("failure") or entry.get("reason")
-        if entry.get("rollback"):
-            why = f"{why}; {entry['rollback']}"
-        parts.append(
-            f"<tr><td>{_e(entry.get('finished_at'))}</td><td>{_e(entry.get('version_id'))}</td>"
-            f"<td>{_e(entry.get('target'))}</td><td>{_e(entry.get('outcome'))}</td>"
-            f"<td>{_e(f'v{previous:04d}' if previous else None)}</td><td>{_e(entry.get('by'))}</td>"
-            f"<td>{_e(why)}</td></tr>"
-        )
-    parts.append(
-        "</table><h2>Alias history</h2><table><tr><th>alias</th><th>at</th><th>version</th>"
-        "<th>previous</th><th>by</th><th>why</th></tr>"
-    )
-    for alias, moves in data["aliases"].items():
-        for move in reversed(moves):
-            parts.append(
-                f"<tr><td>{_e(alias)}</td><td>{_e(move.get('at'))}</td><td>{_e(move.get('version'))}</td>"
-                f"<td>{_e(move.get('previous'))}</td><td>{_e(move.get('by'))}</td><td>{_e(move.get('why'))}</td></tr>"
-            )
-    parts.append("</table><h2>Trends</h2>")
-    parts.append(_svg_line([(p["day"], p["share_drifted"]) for p in data["drift_trend"]], "drift share per batch"))
-    parts.append(_svg_line([(p["version"], p["value"]) for p in data["metric_trend"]], f"{data['metric']} per version"))
-    if data["latest_report"]:
-        day = data["latest_report"]
-        parts.append(
-            f"<h2>Latest drift report ({_e(day)})</h2>"
-            f"<iframe title='drift report {_e(day)}' sandbox='allow-scripts' "
-            f"src='{PREFIX}/models/{_e(name)}/reports/{_e(day)}/drift'></iframe>"
-        )
-    if data["quarantined"]:
-        parts.append(f"<h2>Quarantined batches</h2><p>{_e(', '.join(data['quarantined']))}</p>")
-    return _page(f"{name} - Model Registry", "".join(parts))
-
-
-DATA_HTML_HEADERS = {"Content-Security-Policy": "sandbox allow-scripts", "X-Content-Type-Options": "nosniff"}
-"""Headers of every response whose bytes come from data: a sandbox CSP gives the document an opaque origin."""
-
-
-def _is_web_url(value: object) -> bool:
-    """Only http(s) URLs from metadata become links (a ``javascript:`` URL stays text)."""
-    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
 
 
 # -- the app -----------------------------------------------------------------------------------------------

@@ -25,7 +25,9 @@ SAMPLE = Path(__file__).resolve().parents[3] / "include" / "models" / "customer_
 
 
 def gate_config(estimator: str = "LogisticRegression", **gate_settings: Any) -> ModelConfig:
-    """The sample churn config with this estimator and gate."""
+    """The sample churn config with this estimator and gate; guardrails off unless given (these tests are
+    about the primary-metric rule; the guardrails' own are in tests/unit/policy/test_guardrails.py)."""
+    gate_settings.setdefault("guardrails", {"refuse_degenerate": False})
     return make_config(estimator, gate=gate_settings)
 
 
@@ -44,7 +46,21 @@ def test_classification_metrics_are_plain_floats(churn_model: tuple[ModelConfig,
     assert all(type(v) is float and math.isfinite(v) for v in metrics.values())
     assert 0.7 < metrics["roc_auc"] <= 1 and 0 < metrics["accuracy"] <= 1 and 0 <= metrics["f1"] <= 1
     assert metrics["log_loss"] > 0
+    assert metrics["predicted_classes"] == 2.0 and 0 < metrics["min_class_recall"] <= 1
+    assert 0.5 < metrics["balanced_accuracy"] <= 1
     json.dumps(metrics)
+
+
+def test_threshold_decides_the_classes_not_the_scores(churn_model: tuple[ModelConfig, Any, Any]) -> None:
+    config, model, holdout = churn_model
+    default = evaluate(model, holdout, config)
+    low = evaluate(model, holdout, config, threshold=0.05)  # nearly everyone positive
+    high = evaluate(model, holdout, config, threshold=0.999)  # nobody positive
+    assert low["roc_auc"] == default["roc_auc"] == high["roc_auc"]  # scores do not depend on it
+    assert low["log_loss"] == default["log_loss"]
+    assert high["predicted_classes"] == 1.0 and high["f1"] == 0.0 and high["min_class_recall"] == 0.0
+    assert high["balanced_accuracy"] == 0.5
+    assert low["predicted_classes"] == 2.0 and low["f1"] > 0
 
 
 def test_single_class_holdout_is_a_clear_error(churn_model: tuple[ModelConfig, Any, Any]) -> None:
@@ -81,9 +97,13 @@ def test_regression_metrics() -> None:
     config = gate_config("Ridge")
     model, _ = fit(config, {}, generate_batch(600, seed=7))
     metrics = evaluate(model, generate_batch(300, seed=8), config)
-    assert list(metrics) == list(METRICS["regression"])
+    assert list(metrics) == [m for m in METRICS["regression"] if m != "rmse_skill"]  # needs the training mean
     assert all(type(v) is float for v in metrics.values())
     assert 0 < metrics["mae"] <= metrics["rmse"] and 0.5 < metrics["r2"] <= 1
+    train_mean = float(generate_batch(600, seed=7)["monthly_charges"].mean())
+    skilled = evaluate(model, generate_batch(300, seed=8), config, train_mean=train_mean)
+    assert list(skilled) == list(METRICS["regression"])
+    assert 0.5 < skilled["rmse_skill"] <= 1
 
 
 # -- gate -------------------------------------------------------------------------------------------------
@@ -178,5 +198,7 @@ def test_decision_to_dict_is_json_ready() -> None:
         "floor",
         "min_improvement",
         "lower_is_better",
+        "primary_passed",
+        "guardrails",
     }
     assert GateDecision(**as_dict) == decision

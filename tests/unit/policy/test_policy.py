@@ -13,13 +13,11 @@ from include.modelcare.errors import TrainingError
 from include.modelcare.policy import (
     Cooldown,
     DecayVerdict,
-    RetrainDecision,
     cooldown,
     gate,
     initial_status,
     lower_is_better,
     performance_decay,
-    retraining_decision,
     training_window,
 )
 from tests.unit.configs import make_config
@@ -83,58 +81,8 @@ def test_cooldown_edges() -> None:
 
 
 # -- retraining decision --------------------------------------------------------------------------------------
-def decide(**kw: Any) -> RetrainDecision:
-    args: dict[str, Any] = {
-        "drift_detected": False,
-        "drift_reason": NO_DRIFT,
-        "decay": None,
-        "previous_request": None,
-        "cooldown_days": 7,
-    }
-    return retraining_decision(DAY, **(args | kw))
 
 
-def test_nothing_found_means_no_request_and_no_alert() -> None:
-    assert decide() == RetrainDecision(retrain=False, why=f"no drift: {NO_DRIFT}", alert=False)
-    not_decayed = DecayVerdict(False, "production v1 roc_auc 0.8000 reaches floor 0.65")
-    assert decide(decay=not_decayed) == decide()
-
-
-def test_drift_without_a_previous_request_retrains() -> None:
-    assert decide(drift_detected=True, drift_reason=DRIFT) == RetrainDecision(retrain=True, why=DRIFT, alert=True)
-
-
-def test_decay_alone_retrains_and_says_so_first() -> None:
-    alone = decide(decay=DECAYED)
-    assert alone.retrain and alone.alert
-    assert alone.why == "performance decay: production v1 roc_auc 0.6000 below floor 0.65"
-    both = decide(drift_detected=True, drift_reason=DRIFT, decay=DECAYED)
-    assert both.why == f"performance decay: production v1 roc_auc 0.6000 below floor 0.65; {DRIFT}"
-
-
-@pytest.mark.parametrize(("days_ago", "retrain"), [(6, False), (7, True), (30, True)])
-def test_cooldown_edge_of_the_decision(days_ago: int, retrain: bool) -> None:
-    previous = DAY - dt.timedelta(days=days_ago)
-    decision = decide(drift_detected=True, drift_reason=DRIFT, previous_request=previous)
-    assert decision.retrain is retrain and decision.alert  # drift alerts even while cooling down
-    if not retrain:
-        assert decision.why == f"{DRIFT}; but retraining was requested on {previous.isoformat()} (6 < 7 days cooldown)"
-
-
-def test_the_form_can_switch_requests_off_but_not_the_alert() -> None:
-    off = decide(drift_detected=True, drift_reason=DRIFT, requests_enabled=False)
-    assert off == RetrainDecision(
-        retrain=False, why=f"{DRIFT}; but the run's form switched retraining requests off", alert=True
-    )
-    # The cooldown is the reason given when both apply (as before the switch is looked at).
-    both = decide(
-        drift_detected=True, drift_reason=DRIFT, requests_enabled=False, previous_request=DAY - dt.timedelta(days=1)
-    )
-    assert "cooldown" in both.why and "form" not in both.why
-    assert decide(requests_enabled=False) == decide()
-
-
-# -- training window ------------------------------------------------------------------------------------------
 TRAINING = TrainingConfig(window_weeks=8)
 
 
@@ -180,7 +128,7 @@ def test_initial_status(passed: bool, approval: Any, status: str) -> None:
 
 # -- gate: with and without a champion (detailed cases in tests/unit/ml/test_evaluation.py) -------------------
 def test_gate_with_and_without_champion() -> None:
-    config = make_config(gate={"floor": 0.7, "min_improvement": 0.01})
+    config = make_config(gate={"floor": 0.7, "min_improvement": 0.01, "guardrails": {"refuse_degenerate": False}})
     first = gate(config, {"roc_auc": 0.7}, None)  # exactly at the floor
     assert first.passed and first.champion is None and first.reasons[-1] == "first model: no champion to beat"
     assert not gate(config, {"roc_auc": 0.6999}, None).passed
@@ -190,7 +138,9 @@ def test_gate_with_and_without_champion() -> None:
 
 
 def test_gate_lower_is_better_with_champion() -> None:
-    config = make_config("Ridge", gate={"floor": 10.0, "min_improvement": 0.5})
+    config = make_config(
+        "Ridge", gate={"floor": 10.0, "min_improvement": 0.5, "guardrails": {"refuse_degenerate": False}}
+    )
     assert gate(config, {"rmse": 10.0}, None).passed  # at the floor
     assert not gate(config, {"rmse": 10.001}, None).passed
     assert gate(config, {"rmse": 8.5}, {"rmse": 9.0}).passed

@@ -12,10 +12,13 @@ from include.modelcare.config.catalog import load_model_config
 from include.modelcare.config.schema import ModelConfig
 from include.modelcare.errors import DriftError
 from include.modelcare.quality.drift import (
+    CATEGORICAL_TEST,
     CHI2_CONTINGENCY,
+    NUMERICAL_TEST,
     ColumnDrift,
     DriftResult,
     compute_drift,
+    drift_verdict,
     report_html,
     share_drifted_of,
 )
@@ -38,6 +41,8 @@ CLI_KEYS = {
     "reference_rows",
     "current_rows",
     "top_features",
+    "p_values",
+    "p_threshold",
 }
 CONTRACTS = ["month_to_month", "one_year", "two_year"]
 
@@ -105,49 +110,132 @@ def test_identical_distribution_small_reference_no_drift(small_same: tuple[Drift
     assert not result.drift_detected, result.reason
     assert result.reference_rows == 500 and result.current_rows == 400
     assert result.n_features == 10
-    assert result.columns["monthly_charges"].method == "ks"
-    assert result.columns["contract"].method == CHI2_CONTINGENCY
-    assert result.columns["support_calls"].method == CHI2_CONTINGENCY  # low-cardinality numerical
+    assert result.columns["monthly_charges"].method == NUMERICAL_TEST
+    assert result.columns["contract"].method == CATEGORICAL_TEST
+    assert result.columns["support_calls"].method == CATEGORICAL_TEST  # low-cardinality numerical
     assert result.columns["support_calls"].kind == "numerical"
     assert result.reason.startswith("no drift:")
 
 
 def test_identical_distribution_large_reference_no_drift(large_same: tuple[DriftResult, Any]) -> None:
+    """One rule at every size: the same tests and floors with 1,500 reference rows as with 500."""
     result, _ = large_same
     assert not result.drift_detected, result.reason
-    assert result.columns["monthly_charges"].method == "wasserstein"
+    assert result.columns["monthly_charges"].method == NUMERICAL_TEST
     assert result.columns["monthly_charges"].threshold == pytest.approx(0.1)
-    assert result.columns["contract"].method == "jensenshannon"
-    assert result.columns["support_calls"].method == "jensenshannon"
+    assert result.columns["contract"].method == CATEGORICAL_TEST
+    assert result.columns["support_calls"].method == CATEGORICAL_TEST
+    assert not result.small_sample
 
 
-def test_verdicts_come_from_evidentlys_own_tests(small_same: tuple[DriftResult, Any]) -> None:
-    from include.modelcare.quality.drift import drifted_by_rule, parse_value_drift
+def test_report_shows_the_verdicts_numbers(small_same: tuple[DriftResult, Any]) -> None:
+    """Evidently's run of the registered rule tests gives the verdict's own scores and verdicts, exactly."""
+    from include.modelcare.quality.drift_report import parse_value_drift
 
     result, snapshot = small_same
     parsed = parse_value_drift(snapshot.dict())
     assert set(parsed) == set(result.columns)
     for name, (method, threshold, score, drifted) in parsed.items():
-        assert drifted is not None, f"no Evidently test status parsed for {name}"
         column = result.columns[name]
-        assert (column.method, column.threshold, column.score, column.drifted) == (method, threshold, score, drifted)
-        assert drifted == drifted_by_rule(method, score, threshold)
+        assert drifted is not None, f"no Evidently test status parsed for {name}"
+        assert method == f"{column.method}(p<={column.p_threshold!r})"
+        assert (threshold, score, drifted) == (column.threshold, column.score, column.drifted)
 
 
-def test_bonferroni_threshold_is_alpha_over_features(small_same: tuple[DriftResult, Any], config: ModelConfig) -> None:
-    result, _ = small_same
-    expected = config.drift.alpha / len(config.data.features.all)
-    assert expected == pytest.approx(0.005)
-    assert [c.threshold for c in result.columns.values()] == pytest.approx([expected] * 10)
+def test_report_agrees_on_drifted_columns(config: ModelConfig, small_ref: pd.DataFrame) -> None:
+    from include.modelcare.quality.drift_report import parse_value_drift
+
+    current = churn_frame(400, seed=31, charges_shift=1.0, contract_p=(0.30, 0.30, 0.40))
+    result, snapshot = drift_of(current, small_ref, config)
+    assert result.columns["monthly_charges"].drifted and result.columns["contract"].drifted
+    parsed = parse_value_drift(snapshot.dict())
+    assert {n: v[2:] for n, v in parsed.items()} == {n: (c.score, c.drifted) for n, c in result.columns.items()}
 
 
-def test_no_correction_uses_alpha(config: ModelConfig) -> None:
-    from include.modelcare.quality.drift import choose_methods
+def test_verdicts_numbers_are_evidentlys_stat_tests(config: ModelConfig, small_ref: pd.DataFrame) -> None:
+    """A full Evidently run of its own tests (KS, Wasserstein, Jensen-Shannon) and the registered chi-square
+    contingency test on the same data gives the verdict's p-values and effects."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
 
-    loose = config.model_copy(update={"drift": config.drift.model_copy(update={"multiple_testing": "none"})})
-    frame = churn_frame(200, seed=3)
-    _, thresholds = choose_methods(frame, frame, loose.data.features, loose.drift)
-    assert set(thresholds.values()) == {config.drift.alpha}
+    from include.modelcare.quality import stattests
+    from include.modelcare.quality.drift import aligned_counts
+    from include.modelcare.quality.drift_report import parse_value_drift, register_chi2_contingency
+
+    register_chi2_contingency()
+    features = config.data.features
+    current = churn_frame(300, seed=32, charges_shift=0.3)
+    result = drift_verdict(current, small_ref, features, config.drift)
+    discrete = [n for n, c in result.columns.items() if c.method == CATEGORICAL_TEST]
+    numeric = [n for n in features.all if n not in discrete]
+    definition = DataDefinition(numerical_columns=features.numerical, categorical_columns=features.categorical)
+
+    def run(methods: dict[str, str]) -> dict[str, float]:
+        preset = DataDriftPreset(columns=features.all, per_column_method=methods)
+        snapshot = Report([preset]).run(
+            Dataset.from_pandas(current[features.all], data_definition=definition),
+            Dataset.from_pandas(small_ref[features.all], data_definition=definition),
+        )
+        return {n: v[2] for n, v in parse_value_drift(snapshot.dict()).items()}
+
+    pvalues = run({**dict.fromkeys(numeric, "ks"), **dict.fromkeys(discrete, CHI2_CONTINGENCY)})
+    effects = run({**dict.fromkeys(numeric, "wasserstein"), **dict.fromkeys(discrete, "jensenshannon")})
+    for name, column in result.columns.items():
+        assert column.p_value == pytest.approx(pvalues[name], rel=1e-12, abs=1e-300), name
+        if name in numeric:
+            assert column.score == pytest.approx(effects[name], rel=1e-12), name
+        else:  # the verdict uses the bias-corrected Jensen-Shannon; its plug-in part is Evidently's
+            counts = aligned_counts(small_ref[name], current[name])
+            assert stattests.jensenshannon(*counts) == pytest.approx(effects[name], rel=1e-12), name
+            assert column.score == stattests.jensenshannon_debiased(*counts)
+
+
+@pytest.mark.parametrize(("method", "level"), [("bonferroni", 0.005), ("none", 0.05), ("holm", 0.005), ("bh", 0.005)])
+def test_corrected_level_without_drift(method: str, level: float, config: ModelConfig, small_ref: pd.DataFrame) -> None:
+    """No column significant: Bonferroni, Holm and BH all stop at alpha / 10; none uses alpha."""
+    rule = config.drift.model_copy(update={"multiple_testing": method})
+    result = drift_verdict(churn_frame(400, seed=11), small_ref, config.data.features, rule)
+    assert [c.p_threshold for c in result.columns.values()] == pytest.approx([level] * 10)
+    assert f"({method}, alpha 0.05)" in result.reason
+
+
+def test_drift_needs_significance_and_the_effect_floor(config: ModelConfig, small_ref: pd.DataFrame) -> None:
+    """A clear shift below a raised floor is no drift; the same shift above the default floor is."""
+    current = churn_frame(400, seed=21, charges_shift=1.0)
+    high_floor = config.drift.model_copy(update={"num_threshold": 5.0})
+    charges = drift_verdict(current, small_ref, config.data.features, high_floor).columns["monthly_charges"]
+    assert charges.p_value < charges.p_threshold and charges.score < 5.0 and not charges.drifted
+    assert drift_verdict(current, small_ref, config.data.features, config.drift).columns["monthly_charges"].drifted
+
+
+def test_verdict_without_evidently() -> None:
+    """``drift_verdict`` and ``compute_drift(..., with_report=False)`` never import Evidently."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.path.insert(0, 'tests/unit/quality')\n"
+        "from test_drift import churn_frame, CHURN_YAML\n"
+        "from include.modelcare.config.catalog import load_model_config\n"
+        "from include.modelcare.quality.drift import compute_drift, drift_verdict\n"
+        "c = load_model_config(CHURN_YAML)\n"
+        "a, b = churn_frame(300, 1), churn_frame(300, 2)\n"
+        "r = drift_verdict(a, b, c.data.features, c.drift)\n"
+        "r2, snap = compute_drift(a, b, c.data.features, c.drift, with_report=False)\n"
+        "assert snap is None and r2.to_dict() == r.to_dict()\n"
+        "assert 'evidently' not in sys.modules, 'evidently imported'\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_report_html_needs_a_snapshot() -> None:
+    with pytest.raises(DriftError, match="no Evidently snapshot"):
+        report_html(None)
 
 
 @pytest.mark.parametrize("ref_fixture", ["small_ref", "large_ref"])
@@ -165,7 +253,8 @@ def test_mean_shift_in_critical_feature_is_drift(
 
 
 @pytest.mark.parametrize(
-    ("ref_fixture", "n_current", "method"), [("small_ref", 400, CHI2_CONTINGENCY), ("large_ref", 1200, "jensenshannon")]
+    ("ref_fixture", "n_current", "method"),
+    [("small_ref", 400, CATEGORICAL_TEST), ("large_ref", 1200, CATEGORICAL_TEST)],
 )
 def test_categorical_shift_in_contract(
     ref_fixture: str, n_current: int, method: str, request: pytest.FixtureRequest, config: ModelConfig
@@ -190,22 +279,23 @@ def test_to_dict_has_cli_keys_and_is_json(small_same: tuple[DriftResult, Any]) -
     for column in data["columns"].values():
         assert set(column) == {"score", "method", "threshold", "drifted"}
         assert type(column["score"]) is float and type(column["drifted"]) is bool
+    assert data["p_values"] == {n: c.p_value for n, c in result.columns.items()}
+    assert data["p_threshold"] == result.columns["contract"].p_threshold
     assert json.loads(json.dumps(data)) == data
 
 
 def test_top_features_ranking_is_documented_order() -> None:
-    def col(name: str, method: str, score: float, threshold: float) -> ColumnDrift:
-        from include.modelcare.quality.drift import drifted_by_rule
+    """Drifted first, then by effect against the floor (score / threshold)."""
 
-        drifted = drifted_by_rule(method, score, threshold)
-        return ColumnDrift(name, "numerical", method, score, threshold, drifted, critical=False)
+    def col(name: str, score: float, threshold: float, drifted: bool) -> ColumnDrift:
+        return ColumnDrift(name, "numerical", NUMERICAL_TEST, score, threshold, drifted, critical=False)
 
     columns = [
-        col("p_barely", "ks", 0.004, 0.005),  # drifted, severity 1.25
-        col("p_strong", "ks", 1e-6, 0.005),  # drifted, severity 5000
-        col("dist", "wasserstein", 0.3, 0.1),  # drifted, severity 3
-        col("quiet_dist", "wasserstein", 0.09, 0.1),  # not drifted, 0.9
-        col("quiet_p", "ks", 0.5, 0.005),  # not drifted, 0.01
+        col("barely", 0.11, 0.1, True),  # severity 1.1
+        col("strong", 0.9, 0.1, True),  # 9
+        col("cat", 0.3, 0.1, True),  # 3
+        col("big_but_insignificant", 0.5, 0.1, False),  # 5, not drifted
+        col("quiet", 0.02, 0.1, False),  # 0.2
     ]
     result = DriftResult(
         drift_detected=True,
@@ -219,8 +309,8 @@ def test_top_features_ranking_is_documented_order() -> None:
         current_rows=1,
         top_n=4,
     )
-    assert [c.name for c in result.top_features(5)] == ["p_strong", "dist", "p_barely", "quiet_dist", "quiet_p"]
-    assert result.to_dict()["top_features"] == ["p_strong", "dist", "p_barely"]
+    assert [c.name for c in result.top_features(5)] == ["strong", "cat", "barely", "big_but_insignificant", "quiet"]
+    assert result.to_dict()["top_features"] == ["strong", "cat", "barely"]
 
 
 def test_missing_feature_raises_drift_error_naming_it(config: ModelConfig, small_ref: pd.DataFrame) -> None:
@@ -253,7 +343,7 @@ def test_chi2_contingency_stattest_is_calibrated() -> None:
     from evidently.legacy.calculations.stattests.registry import get_registered_stattest
     from evidently.legacy.core import ColumnType
 
-    from include.modelcare.quality.drift import register_chi2_contingency
+    from include.modelcare.quality.drift_report import register_chi2_contingency
 
     register_chi2_contingency()
     stat_test = get_registered_stattest(CHI2_CONTINGENCY, ColumnType.Categorical)
@@ -285,8 +375,8 @@ def test_one_column_is_tested_by_the_models_rule_without_faking_a_config(config:
     shifted = pd.DataFrame({"prediction": rng.uniform(0.3, 1, 400)})
     result, _ = compute_drift(shifted, reference, Features(numerical=["prediction"]), config.drift)
     assert config.drift.critical_features and "prediction" not in config.drift.critical_features
-    assert list(result.columns) == ["prediction"] and result.columns["prediction"].method == "ks"
-    assert result.columns["prediction"].threshold == pytest.approx(config.drift.alpha)  # Bonferroni over 1 column
+    assert list(result.columns) == ["prediction"] and result.columns["prediction"].method == NUMERICAL_TEST
+    assert result.columns["prediction"].p_threshold == pytest.approx(config.drift.alpha)  # corrected over 1 column
     assert result.columns["prediction"].drifted and not result.columns["prediction"].critical
     assert result.critical_drifted == [] and result.share_drifted == 1.0 and result.drift_detected
     same, _ = compute_drift(

@@ -103,12 +103,14 @@ def test_rules_from_config_only(config: ModelConfig) -> None:
     assert all(r.source == "config" for r in [*ranges.values(), *sets.values()])
     # Defaults: column set, row count, id not null + unique, a type and a null check per feature.
     assert rules[0] == Rule("columns", None, {"required": ["customer_id", *NUMERICAL, *CATEGORICAL]})
-    assert rules[1].params == {"min_value": 500, "max_value": 200000}
-    assert [(r.kind, r.column) for r in rules[2:4]] == [("not_null", "customer_id"), ("unique", "customer_id")]
+    allowed = ["customer_id", *NUMERICAL, *CATEGORICAL, "churned"]  # unlabelled batches may still carry the target
+    assert rules[1] == Rule("extra_columns", None, {"allowed": allowed, "on_extra": "refuse"})
+    assert rules[2].params == {"min_value": 500, "max_value": 200000}
+    assert [(r.kind, r.column) for r in rules[3:5]] == [("not_null", "customer_id"), ("unique", "customer_id")]
     assert {r.column for r in rules if r.kind == "type"} == set(NUMERICAL + CATEGORICAL)
     nulls = {r.column: r.params["max_null_fraction"] for r in rules if r.kind == "not_null"}
     assert nulls == {"customer_id": 0.0, **dict.fromkeys(NUMERICAL + CATEGORICAL, 0.02)}
-    assert len(rules) == 30
+    assert len(rules) == 31
 
 
 def test_rules_derived_from_reference_when_config_has_none(config: ModelConfig) -> None:
@@ -166,7 +168,7 @@ def test_per_column_null_override_and_open_upper_row_bound(config: ModelConfig) 
     assert nulls["data_usage_gb"].params["max_null_fraction"] == 0.1
     assert nulls["data_usage_gb"].source == "config"
     assert nulls["age"].source == "default"
-    assert rules[1].describe() == "row count >= 500"
+    assert rules[2].describe() == "row count >= 500"
 
 
 def test_misplaced_config_rule_is_a_config_error(config: ModelConfig) -> None:
@@ -178,15 +180,15 @@ def test_misplaced_config_rule_is_a_config_error(config: ModelConfig) -> None:
 # -- validating batches -------------------------------------------------------------------------------
 def test_clean_batch_passes(config: ModelConfig, reference: pd.DataFrame) -> None:
     batch = make_batch()
-    batch["notes"] = "extra columns are allowed"
     result = validate_frame(batch, config, reference)
 
     assert result.success, result.headline()
     assert result.rows == ROWS
-    assert len(result.checks) == 34  # 30 from the config + 4 derived ranges/sets
+    assert len(result.checks) == 35  # 31 from the config + 4 derived ranges/sets
     assert not result.failed
     assert not result.skipped
-    assert result.headline() == f"all 34 checks passed on {ROWS} rows"
+    assert not result.warnings
+    assert result.headline() == f"all 35 checks passed on {ROWS} rows"
     assert check(result, "row_count").observed == ROWS
     assert check(result, "type", "age").observed == "int64"
 
@@ -295,10 +297,58 @@ def test_missing_column_fails_and_skips_its_checks(config: ModelConfig, referenc
     skipped = {(c.kind, c.column) for c in result.skipped}
     assert skipped == {("type", "region"), ("not_null", "region"), ("in_set", "region")}
     assert all(not c.success and c.reason == "column region missing" for c in result.skipped)
-    assert len(result.checks) == 34  # skipped checks are reported, not dropped
+    assert len(result.checks) == 35  # skipped checks are reported, not dropped
     assert result.headline() == (
-        f"1 of 34 checks failed on {ROWS} rows, 3 not run: column set (missing: region); not run: 3 check(s) on region"
+        f"1 of 35 checks failed on {ROWS} rows, 3 not run: column set (missing: region); not run: 3 check(s) on region"
     )
+
+
+def test_extra_columns_are_refused_by_default_and_named(config: ModelConfig) -> None:
+    batch = make_batch()
+    batch["notes"] = "not in the contract"
+    batch["score"] = 0.5
+    result = validate_frame(batch, config)
+
+    assert not result.success and failed_keys(result) == {("extra_columns", None)}
+    extra = check(result, "extra_columns")
+    assert extra.observed == {"extra": ["notes", "score"]} and extra.name == "expect_table_columns_to_match_set"
+    assert extra.summary() == "no columns beyond the id, features and target (extra: notes, score)"
+    assert result.headline() == (
+        f"1 of 31 checks failed on {ROWS} rows: no columns beyond the id, features and target (extra: notes, score)"
+    )
+    assert result.to_dict()["warnings"] == []
+
+
+def test_extra_columns_under_warn_pass_with_a_warning(config: ModelConfig) -> None:
+    batch = make_batch()
+    for i in range(12):
+        batch[f"x{i:02d}"] = i
+    result = validate_frame(batch, with_validation(config, extra_columns="warn"))
+
+    assert result.success and not result.failed
+    names = ", ".join(f"x{i:02d}" for i in range(10)) + " and 2 more"
+    assert result.warnings == [f"extra columns not in the contract (ignored): {names}"]
+    assert check(result, "extra_columns").observed == {"extra": [f"x{i:02d}" for i in range(12)]}
+    assert result.headline() == f"all 31 checks passed on {ROWS} rows; warning: {result.warnings[0]}"
+    assert result.to_dict()["warnings"] == result.warnings
+
+
+def test_the_target_is_no_extra_column_and_a_missing_target_no_failure(config: ModelConfig) -> None:
+    labelled = make_batch()
+    labelled["churned"] = 0  # batch_has_target is false, yet a labelled batch is fine
+    assert validate_frame(labelled, config).success
+
+    with_target = config.model_copy(update={"data": config.data.model_copy(update={"batch_has_target": True})})
+    result = validate_frame(make_batch(), with_target)  # the target is required now: missing, not extra
+    assert failed_keys(result) == {("columns", None)} and check(result, "extra_columns").success
+
+
+def test_the_simulators_batches_have_no_extra_columns(config: ModelConfig) -> None:
+    from include.modelcare.dev.simulate import Scenario, generate_batch
+
+    for scenario in (Scenario.clean(), Scenario.drifted()):
+        batch = generate_batch(ROWS, seed=5, scenario=scenario)  # label included, as labelled batches are
+        assert check(validate_frame(batch, config), "extra_columns").success
 
 
 def test_string_in_numeric_column_fails_type_check(config: ModelConfig) -> None:
@@ -350,7 +400,11 @@ def test_columns_differing_only_in_case_are_not_confused(config: ModelConfig) ->
     # GX 1.24.1 resolves column names case-insensitively (first match wins).
     batch = make_batch()
     batch.insert(0, "AGE", 999)
-    assert validate_frame(batch, config).success
+    result = validate_frame(batch, with_validation(config, extra_columns="warn"))
+    assert result.success and result.warnings == ["extra columns not in the contract (ignored): AGE"]
+    refused = validate_frame(batch, config)  # names compare exactly: AGE is extra, age is not
+    assert failed_keys(refused) == {("extra_columns", None)}
+    assert check(refused, "extra_columns").observed == {"extra": ["AGE"]}
 
     only_upper = make_batch().rename(columns={"age": "AGE"})
     result = validate_frame(only_upper, config)
@@ -385,7 +439,7 @@ def test_to_dict_round_trips_through_json(broken: ValidationResult) -> None:
     walk(data)
     assert json.loads(json.dumps(data)) == data
     assert data["success"] is False
-    assert (data["rows"], data["checks_total"], data["checks_failed"], data["checks_skipped"]) == (1000, 34, 4, 3)
+    assert (data["rows"], data["checks_total"], data["checks_failed"], data["checks_skipped"]) == (1000, 35, 4, 3)
     usage = next(c for c in data["checks"] if c["kind"] == "between" and c["column"] == "data_usage_gb")
     assert usage["sample"] == [1e6]
     assert usage["source"] == "reference"
@@ -396,7 +450,7 @@ def test_to_dict_round_trips_through_json(broken: ValidationResult) -> None:
 def test_headline_has_the_numbers(broken: ValidationResult) -> None:
     headline = broken.headline()
     assert "\n" not in headline
-    assert headline.startswith("4 of 34 checks failed on 1,000 rows, 3 not run: ")
+    assert headline.startswith("4 of 35 checks failed on 1,000 rows, 3 not run: ")
     assert "column set (missing: region)" in headline
     assert "customer_id unique (4 rows share a value)" in headline
     assert "age between 18 and 100 (12 rows, 1.2%: 130)" in headline

@@ -96,9 +96,15 @@ def _csv_row(trained: dict[str, Any]) -> str:
 
 
 def _sagemaker(body: Any, content_type: str, model: Any) -> dict[str, Any]:
-    records = sagemaker_inference.input_fn(body, content_type)
-    out, _ = sagemaker_inference.output_fn(sagemaker_inference.predict_fn(records, model), JSON)
-    answer: dict[str, Any] = json.loads(out)
+    """The answer of ``transform_fn`` (the hook the container calls): scored, or ``InvalidRequest`` with the
+    message of its 400."""
+    out = sagemaker_inference.transform_fn(model, body, content_type, JSON)
+    if not isinstance(out, tuple):
+        assert out.status == 400 and out.content_type == JSON, out
+        refusal = json.loads(out.body)
+        assert refusal["error"] == "InvalidRequest"
+        raise InvalidRequest(refusal["message"])
+    answer: dict[str, Any] = json.loads(out[0])
     return answer
 
 
@@ -136,7 +142,7 @@ def test_sagemaker_hooks_refuse_hostile_requests(
     make: Callable[[dict[str, Any]], str],
     expected: str,
 ) -> None:
-    """``InvalidRequest`` is how the hooks signal a bad request; any other exception is a server error."""
+    """Every hostile request gets a 400 with a one-line message from ``transform_fn`` (never a 500)."""
     model = sagemaker_inference.model_fn(str(model_dir))
     with pytest.raises(InvalidRequest) as caught:
         _sagemaker(make(_record(trained)).encode(), content_type, model)
@@ -150,10 +156,39 @@ def test_sagemaker_refuses_a_100k_row_csv_before_parsing_it(trained: dict[str, A
     poison = "x" * 200_000  # a field over the csv module's limit: reading it would raise
     body = "\n".join([header, *[row] * 100_000, poison]) + "\n"
     with pytest.raises(InvalidRequest) as caught:
-        sagemaker_inference.input_fn(body.encode(), CSV)
+        _sagemaker(body.encode(), CSV, model)
     _one_line(str(caught.value), "too many rows: more than 500 per request")
 
     at_limit = "\n".join([header, *[row] * 500]) + "\n"  # exactly the limit: answered as before
     assert len(_sagemaker(at_limit.encode(), CSV, model)["predictions"]) == 500
     with pytest.raises(InvalidRequest, match="more than 500"):
-        sagemaker_inference.input_fn(at_limit + row + "\n", CSV)
+        _sagemaker(at_limit + row + "\n", CSV, model)
+
+
+def test_the_inference_module_offers_the_hooks_the_container_accepts() -> None:
+    """sagemaker-scikit-learn-container refuses a module with transform_fn beside input/predict/output_fn."""
+    assert callable(sagemaker_inference.model_fn) and callable(sagemaker_inference.transform_fn)
+    for hook in ("input_fn", "predict_fn", "output_fn"):
+        assert not hasattr(sagemaker_inference, hook), hook
+
+
+def test_inside_the_container_a_refusal_is_its_own_400_response(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the container, ``bad_request`` returns sagemaker-containers' ``worker.Response`` with status 400."""
+    import sys
+    import types
+
+    class Response:
+        def __init__(self, response: str, status: int, mimetype: str) -> None:
+            self.response, self.status, self.mimetype = response, status, mimetype
+
+    framework = types.ModuleType("sagemaker_containers.beta.framework")
+    framework.worker = types.SimpleNamespace(Response=Response)  # type: ignore[attr-defined]
+    for name in ("sagemaker_containers", "sagemaker_containers.beta"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "sagemaker_containers.beta.framework", framework)
+    answer = sagemaker_inference.bad_request("too many rows: more than 500 per request")
+    assert isinstance(answer, Response) and answer.status == 400 and answer.mimetype == JSON
+    assert json.loads(answer.response) == {
+        "error": "InvalidRequest",
+        "message": "too many rows: more than 500 per request",
+    }

@@ -195,24 +195,24 @@ def test_sagemaker_hooks_json_and_csv(trained: dict[str, Any], model_dir: Path) 
     expected = trained["pipeline"].predict(x).tolist()
 
     body = json.dumps({"instances": _records(frame, schema, 8)}).encode()
-    records = sagemaker_inference.input_fn(body, "application/json")
-    out, content_type = sagemaker_inference.output_fn(
-        sagemaker_inference.predict_fn(records, model), "application/json"
+    records = sagemaker_inference.read_input(body, "application/json")
+    out, content_type = sagemaker_inference.write_output(
+        sagemaker_inference.predict(records, model), "application/json"
     )
     assert content_type == "application/json" and json.loads(out)["predictions"] == expected
 
     csv_body = x.to_csv(index=False)
-    records = sagemaker_inference.input_fn(csv_body, "text/csv; charset=utf-8")
-    answer = json.loads(sagemaker_inference.output_fn(sagemaker_inference.predict_fn(records, model), "*/*")[0])
+    records = sagemaker_inference.read_input(csv_body, "text/csv; charset=utf-8")
+    answer = json.loads(sagemaker_inference.write_output(sagemaker_inference.predict(records, model), "*/*")[0])
     assert answer["predictions"] == expected
     assert answer["scores"] == pytest.approx(trained["pipeline"].predict_proba(x)[:, 1].tolist())
 
     with pytest.raises(InvalidRequest, match="header row"):
-        sagemaker_inference.input_fn(x.to_csv(index=False, header=False), "text/csv")
+        sagemaker_inference.read_input(x.to_csv(index=False, header=False), "text/csv")
     with pytest.raises(InvalidRequest, match="unsupported content type"):
-        sagemaker_inference.input_fn(b"x", "application/x-parquet")
+        sagemaker_inference.read_input(b"x", "application/x-parquet")
     with pytest.raises(InvalidRequest, match="missing column"):
-        sagemaker_inference.predict_fn(sagemaker_inference.input_fn("age\n3\n", "text/csv"), model)
+        sagemaker_inference.predict(sagemaker_inference.read_input("age\n3\n", "text/csv"), model)
 
 
 def test_sagemaker_model_fn_refuses_a_tampered_model(model_dir: Path) -> None:
@@ -372,3 +372,62 @@ def test_closure_refuses_code_that_must_not_ship(tmp_path: Path, source: str, sh
         module_closure("include.modelcare.serving.entry", tmp_path)
     with pytest.raises(DeploymentError, match="no file"):
         module_closure("include.modelcare.serving.missing", tmp_path)
+
+
+# -- decision threshold ---------------------------------------------------------------------------------
+def _with_threshold(trained: dict[str, Any], threshold: float) -> FeatureSchema:
+    return FeatureSchema.from_dict({**trained["schema"].to_dict(), "threshold": threshold})
+
+
+def test_served_model_applies_the_versions_threshold(trained: dict[str, Any]) -> None:
+    frame, pipeline = trained["frame"], trained["pipeline"]
+    records = _records(frame, trained["schema"], 60)
+    plain = _served(trained).predict(records)
+    assert plain["threshold"] is None  # no threshold stored: the estimator's predict (0.5)
+    low = ServedModel(pipeline, _with_threshold(trained, 0.2)).predict(records)
+    scores = pipeline.predict_proba(frame[list(trained["schema"].columns)].head(60))[:, 1]
+    assert low["threshold"] == 0.2 and low["scores"] == plain["scores"]  # scores never depend on it
+    assert low["predictions"] == [int(s >= 0.2) for s in scores]
+    assert sum(low["predictions"]) > sum(plain["predictions"])  # more churners flagged below 0.5
+    json.dumps(low)
+
+
+@pytest.mark.parametrize("bad", [0, 1, 1.5, -0.1, "0.3", True])
+def test_a_bad_threshold_is_refused_at_load(trained: dict[str, Any], bad: Any) -> None:
+    with pytest.raises(ModelUnavailable, match="threshold must be a number between 0 and 1"):
+        FeatureSchema.from_dict({**trained["schema"].to_dict(), "threshold": bad})
+
+
+def test_threshold_travels_in_serving_json_and_the_lambda_features(
+    trained: dict[str, Any], tmp_path: Path, lambda_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = _with_threshold(trained, 0.25)
+    assert schema.to_dict()["threshold"] == 0.25 and FeatureSchema.from_dict(schema.to_dict()) == schema
+    meta = {**schema.to_dict(), "sha256": sha256_hex(trained["bytes"])}
+    with tarfile.open(fileobj=io.BytesIO(build_model_tarball(trained["bytes"], meta)), mode="r:gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    records = _records(trained["frame"], schema, 30)
+    endpoint = sagemaker_inference.predict(records, sagemaker_inference.model_fn(str(tmp_path)))
+    assert endpoint["threshold"] == 0.25
+
+    monkeypatch.setenv("MODELCARE_FEATURES", json.dumps({**schema.to_dict()["features"], "threshold": 0.25}))
+    lambda_handler.reset_cache()
+    body = json.loads(lambda_handler.handler({"instances": records}, None)["body"])
+    assert body["threshold"] == 0.25 and body["predictions"] == endpoint["predictions"]
+
+
+def test_the_lambda_environment_carries_the_threshold_only_when_there_is_one() -> None:
+    from include.modelcare.deploy import requests as rq
+
+    kwargs: dict[str, Any] = {
+        "model": "m",
+        "version_id": "v0002",
+        "model_uri": "s3://b/k",
+        "sha256": "0" * 64,
+        "features": {"numerical": ["age"], "categorical": []},
+        "max_rows": 10,
+    }
+    plain = json.loads(rq.lambda_environment({}, **kwargs)[rq.ENV_FEATURES])
+    assert plain == {"numerical": ["age"], "categorical": []}  # unchanged for versions without a threshold
+    raw = json.loads(rq.lambda_environment({}, **kwargs, threshold=0.3)[rq.ENV_FEATURES])
+    assert FeatureSchema.from_dict(raw).threshold == 0.3

@@ -3,8 +3,8 @@
 Without Airflow running: ``task_setup`` is replaced by a fixed config, run and an in-memory store,
 and the task instance by a dict of XComs. What is checked: domain errors fail without retries
 (``TaskFailed``, an ``AirflowFailException``) with the domain error as cause, which is where the
-failure alert finds a ``ValidationFailed`` and its figures; and ``decide`` feeds the decision the
-previous request it read.
+failure alert finds a ``ValidationFailed`` and its figures; and ``decide`` feeds the incident decision
+the earlier requests it read (the minimum gap between two requests).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.modelcare.config.schema import ModelConfig
 from include.modelcare.errors import DataNotFound, InvalidHyperparameters, TrainingError, ValidationFailed
 from include.modelcare.operators.alerts import _find_cause
-from include.modelcare.tasks import monitoring, retraining, training_set
+from include.modelcare.tasks import monitoring, monitoring_decide, retraining, training_set
 from include.modelcare.tasks.boundary import TaskFailed
 from include.modelcare.tasks.context import RunInfo
 from tests.unit.configs import make_config
@@ -46,6 +46,22 @@ class MemoryStore:
 
     def list(self, prefix: str) -> list[str]:
         return sorted(u for u in self.objects if u.startswith(prefix))
+
+    def read_with_etag(self, uri: str) -> tuple[bytes, str]:
+        data = self.read_bytes(uri)
+        return data, str(hash(data))
+
+    def create_exclusive(self, uri: str, data: bytes, *, content_type: str | None = None) -> bool:
+        if uri in self.objects:
+            return False
+        self.objects[uri] = data
+        return True
+
+    def replace_if_match(self, uri: str, data: bytes, etag: str, *, content_type: str | None = None) -> bool:
+        if uri not in self.objects or str(hash(self.read_bytes(uri))) != etag:
+            return False
+        self.objects[uri] = data
+        return True
 
 
 class FakeTI:
@@ -108,15 +124,15 @@ def test_decide_reads_the_previous_request_and_follows_the_policy(
     if previous is not None:
         objects[config.paths.retrain_request(previous)] = {}
     objects[config.paths.retrain_request(DAY + dt.timedelta(days=1))] = {}  # later requests do not count
-    _setup(monkeypatch, monitoring, config, MemoryStore(objects))
+    _setup(monkeypatch, monitoring_decide, config, MemoryStore(objects))
     ti = FakeTI({(monitoring.MEASURE_DRIFT, None): _drift(True), (monitoring.CHECK_PERFORMANCE, None): None})
 
-    assert monitoring.decide(config.name, {"ti": ti}) == expected
+    assert monitoring_decide.decide(config.name, {"ti": ti}) == expected
     assert ti.pushed["decision"]["retrain"] is (expected[-1] == monitoring.REQUEST_RETRAINING)
 
 
 def test_decide_on_measured_decay_alone(monkeypatch: pytest.MonkeyPatch, config: ModelConfig) -> None:
-    _setup(monkeypatch, monitoring, config, MemoryStore())
+    _setup(monkeypatch, monitoring_decide, config, MemoryStore())
     performance = {
         "status": "measured",
         "decayed": True,
@@ -124,8 +140,9 @@ def test_decide_on_measured_decay_alone(monkeypatch: pytest.MonkeyPatch, config:
         "version": 1,
     }
     ti = FakeTI({(monitoring.MEASURE_DRIFT, None): _drift(False), (monitoring.CHECK_PERFORMANCE, None): performance})
-    assert monitoring.decide(config.name, {"ti": ti}) == [monitoring.ALERT_DRIFT, monitoring.REQUEST_RETRAINING]
-    assert ti.pushed["decision"]["why"] == "performance decay: production v1 roc_auc 0.6000 below floor 0.65"
+    assert monitoring_decide.decide(config.name, {"ti": ti}) == [monitoring.ALERT_DRIFT, monitoring.REQUEST_RETRAINING]
+    assert ti.pushed["decision"]["cause"] == "performance decay: production v1 roc_auc 0.6000 below floor 0.65"
+    assert ti.pushed["decision"]["why"].startswith("opened incident inc-2026-03-09: performance decay")
 
 
 def test_bad_hyperparameters_fail_assembly_without_retry(monkeypatch: pytest.MonkeyPatch, config: ModelConfig) -> None:
@@ -159,7 +176,7 @@ def test_infrastructure_errors_pass_through_for_retries(monkeypatch: pytest.Monk
         def list(self, prefix: str) -> list[str]:
             raise ConnectionError("S3 unreachable")
 
-    _setup(monkeypatch, monitoring, config, Flaky())
+    _setup(monkeypatch, monitoring_decide, config, Flaky())
     ti = FakeTI({(monitoring.MEASURE_DRIFT, None): _drift(True), (monitoring.CHECK_PERFORMANCE, None): None})
     with pytest.raises(ConnectionError):
-        monitoring.decide(config.name, {"ti": ti})
+        monitoring_decide.decide(config.name, {"ti": ti})

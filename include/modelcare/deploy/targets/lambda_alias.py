@@ -206,6 +206,7 @@ class LambdaAlias:
             sha256=plan.model_sha256,
             features=plan.features,
             max_rows=self.settings.max_rows,
+            threshold=plan.threshold,
         )
 
     def planned_calls(self, plan: DeploymentPlan) -> list[dict[str, Any]]:

@@ -230,7 +230,14 @@ class SageMakerEndpoint:
         from include.modelcare.serving.package import build_model_tarball
 
         model_bytes = registry.load_model_bytes(plan.version)
-        meta = {"model": plan.model, "version": plan.version_id, "sha256": plan.model_sha256, "features": plan.features}
+        meta: dict[str, Any] = {
+            "model": plan.model,
+            "version": plan.version_id,
+            "sha256": plan.model_sha256,
+            "features": plan.features,
+        }
+        if plan.threshold is not None:  # the version's decision threshold (serving.model.FeatureSchema)
+            meta["threshold"] = plan.threshold
         tarball = build_model_tarball(model_bytes, meta)  # byte-reproducible: a re-run writes the same bytes
         uri = self._package_uri(plan)
         if not store.exists(uri) or sha256_hex(store.read_bytes(uri)) != sha256_hex(tarball):
