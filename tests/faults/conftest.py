@@ -64,6 +64,7 @@ from tests.integration.conftest import (  # noqa: E402, F401
     harness,
     harness_session,
     integration_catalog,
+    reset_deploy_targets,
 )
 
 _DAGS: dict[str, Any] = {}  # parsed once per session: dag.test() serialises the DAG again on every call
@@ -94,25 +95,6 @@ def run_dag(h: Harness, kind: str, when: Any, conf: dict[str, Any] | None = None
 def task_states(dag_run: Any) -> dict[str, str]:
     """``{task_id: state}`` of a DagRun."""
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-
-
-def reset_deploy_targets(h: Harness, devstack: Any) -> None:
-    """No endpoint, no alias, a fresh function and all alarms OK (the emulator keeps them across tests)."""
-    import contextlib
-
-    from include.modelcare.deploy.requests import endpoint_name
-    from include.modelcare.dev.bootstrap import bootstrap_deploy_targets
-
-    sm, lam, cw = devstack.client("sagemaker"), devstack.client("lambda"), devstack.client("cloudwatch")
-    config = h.config
-    assert config.deploy is not None and config.deploy.lambda_ is not None
-    with contextlib.suppress(sm.exceptions.ClientError):
-        sm.delete_endpoint(EndpointName=endpoint_name(config))
-    with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-        lam.delete_function(FunctionName=config.deploy.lambda_.function_name)
-    bootstrap_deploy_targets(config, devstack.client)
-    for alarm in config.deploy.alarms:
-        cw.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="fault test reset")
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -182,3 +183,21 @@ def batch_consistent(config: ModelConfig, store: ObjectStore, day: dt.date) -> l
     if len(requests) > 1:
         problems.append(f"batch {day}: {len(requests)} retraining requests: {requests}")
     return problems
+
+
+@dataclass
+class Cell:
+    """One cell of a sweep's matrix: which write was faulted how, whether the fault fired, how the run (and its
+    re-run) ended, and which invariants broke (none: the cell held). ``week``: the monitoring sweep's scenario."""
+
+    write: str
+    fault: str
+    week: str = ""
+    fired: int = 0
+    first_run: str = ""
+    rerun: str = "-"
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        return self.fired > 0 and not self.problems

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ import pytest
 
 from tests.faults import invariants as inv
 from tests.faults.conftest import Harness, reset_deploy_targets, run_dag, task_states
+from tests.faults.invariants import Cell
 from tests.faults.proxy import FaultProxy, Request, Rule, When
 
 pytestmark = pytest.mark.faults
@@ -83,20 +84,6 @@ class Scenario:
     def conf(self) -> dict[str, Any]:
         strategy = {"strategy": "canary"} if self.target == "lambda" else {}
         return {**FAST, "version": "v2" if self.update else "v1", "target": self.target, **strategy}
-
-
-@dataclass
-class Cell:
-    write: str
-    fault: str
-    fired: int = 0
-    first_run: str = ""
-    rerun: str = "-"
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def held(self) -> bool:
-        return self.fired > 0 and not self.problems
 
 
 def _register(h: Harness, seed: int) -> Any:

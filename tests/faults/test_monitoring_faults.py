@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +24,13 @@ import pytest
 
 from tests.faults import invariants as inv
 from tests.faults.conftest import Harness, run_dag, task_states
+from tests.faults.invariants import Cell
 from tests.faults.proxy import FaultProxy, Rule, When
 from tests.faults.test_deployment_faults import FULL, kinds_of, matches
 
 pytestmark = pytest.mark.faults
 
 WEEKS = {"clean": dt.date(2026, 6, 1), "drifted": dt.date(2026, 6, 8), "faulty": dt.date(2026, 6, 15)}
-
-
-@dataclass
-class Cell:
-    week: str
-    write: str
-    fault: str
-    fired: int = 0
-    first_run: str = ""
-    rerun: str = "-"
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def held(self) -> bool:
-        return self.fired > 0 and not self.problems
 
 
 def _scenario(week: str) -> Any:

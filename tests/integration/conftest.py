@@ -148,3 +148,22 @@ def sagemaker_harness(devstack: Any, airflow_db: None) -> Iterator[Harness]:
     h = _harness(devstack, "churn_sagemaker")
     h.reset()
     yield h
+
+
+def reset_deploy_targets(h: Harness, devstack: Any) -> None:
+    """No endpoint, no alias, a fresh function and all alarms OK (the emulator keeps them across tests)."""
+    import contextlib
+
+    from include.modelcare.deploy.requests import endpoint_name
+    from include.modelcare.dev.bootstrap import bootstrap_deploy_targets
+
+    sm, lam, cw = devstack.client("sagemaker"), devstack.client("lambda"), devstack.client("cloudwatch")
+    config = h.config
+    assert config.deploy is not None and config.deploy.lambda_ is not None
+    with contextlib.suppress(sm.exceptions.ClientError):
+        sm.delete_endpoint(EndpointName=endpoint_name(config))
+    with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+        lam.delete_function(FunctionName=config.deploy.lambda_.function_name)
+    bootstrap_deploy_targets(config, devstack.client)
+    for alarm in config.deploy.alarms:
+        cw.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="test reset")

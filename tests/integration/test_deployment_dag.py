@@ -7,7 +7,6 @@ every smoke request really runs the packaged model (``include/modelcare/dev/emul
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import io
 import json
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Harness
+from tests.integration.conftest import Harness, reset_deploy_targets
 
 pytestmark = pytest.mark.integration
 
@@ -29,26 +28,9 @@ def _register(h: Harness, seed: int, status: str = "Approved") -> Any:
     return register_simulated_version(h.registry, h.config, seed=seed, status=status)
 
 
-def _reset_targets(h: Harness, devstack: Any) -> None:
-    """No endpoint, no alias, a fresh function and all alarms OK (moto keeps them across tests)."""
-    from include.modelcare.deploy.requests import endpoint_name
-    from include.modelcare.dev.bootstrap import bootstrap_deploy_targets
-
-    sm, lam, cw = devstack.client("sagemaker"), devstack.client("lambda"), devstack.client("cloudwatch")
-    config = h.config
-    assert config.deploy is not None and config.deploy.lambda_ is not None
-    with contextlib.suppress(sm.exceptions.ClientError):
-        sm.delete_endpoint(EndpointName=endpoint_name(config))
-    with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-        lam.delete_function(FunctionName=config.deploy.lambda_.function_name)
-    bootstrap_deploy_targets(config, devstack.client)
-    for alarm in config.deploy.alarms:
-        cw.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="test reset")
-
-
 @pytest.fixture
 def deploy_harness(harness: Harness, devstack: Any) -> Harness:
-    _reset_targets(harness, devstack)
+    reset_deploy_targets(harness, devstack)
     return harness
 
 
