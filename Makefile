@@ -7,14 +7,16 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install demo up docs browser test test-e2e test-unit test-dags test-integration lint format bench lock devstack clean
+.PHONY: help install demo up docs browser test test-e2e test-unit test-dags test-integration faults lint format bench policy-eval lock devstack clean
 
 help:
 	@echo "make demo   - run the monitoring loop on the embedded AWS emulator + SMTP sink"
 	@echo "make test   - lint, then all tests (unit, dags, integration, browser)"
 	@echo "make up     - the demo's history + airflow standalone with the Model Registry page"
 	@echo "make lint   - ruff + mypy";  echo "make bench  - parse-time and drift benchmarks"
+	@echo "make faults - the fault-injection suite alone (lost replies, resets, races, kill -9; tests/faults)"
 	@echo "make devstack - run the embedded AWS emulator + SMTP sink in the foreground"
+	@echo "make policy-eval - the retraining policy against three oracles on simulated weeks (table + benchmarks/policy_eval.json)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +57,9 @@ test-dags: $(STAMP)
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
+faults: $(STAMP)
+	$(BIN)/python -m pytest -m faults $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -64,9 +69,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+policy-eval: $(STAMP)
+	$(BIN)/python -m include.modelcare.dev.policy_eval --json benchmarks/policy_eval.json
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_drift.py
+	$(BIN)/python benchmarks/bench_drift_rule.py --json benchmarks/drift_rule.json
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_registry.py
 	$(BIN)/python benchmarks/bench_deploy.py
