@@ -18,6 +18,7 @@ from typing import Any
 from airflow.sdk import dag, task
 
 from include.modelcare.operators.alerts import CatalogCheckAlert
+from include.modelcare.operators.defaults import catalog_dag_kwargs
 from include.modelcare.tasks.catalog import check_catalog, check_models
 
 check_catalog()
@@ -34,20 +35,15 @@ as this file's DAG import error instead, and get no DAGs.
 
 
 @dag(
-    dag_id="modelcare_catalog_check",
-    description="Deep checks of every model config (timetables, hyperparameters)",
-    schedule="@daily",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    tags=["modelcare", "catalog"],
-    doc_md=DOC,
-    default_args={
-        "owner": "ml-platform",
-        "retries": 1,
-        "retry_delay": dt.timedelta(minutes=5),
-        "on_failure_callback": [CatalogCheckAlert()],
-    },
+    **catalog_dag_kwargs(
+        "modelcare_catalog_check",
+        schedule="@daily",
+        description="Deep checks of every model config (timetables, hyperparameters)",
+        doc_md=DOC,
+        tag="catalog",
+        on_failure=CatalogCheckAlert(),
+        retry_delay=dt.timedelta(minutes=5),
+    )
 )
 def modelcare_catalog_check() -> None:
     @task

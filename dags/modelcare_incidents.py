@@ -15,6 +15,7 @@ from airflow.sdk import Param, dag, task
 
 from include.modelcare.config.catalog import load_catalog
 from include.modelcare.operators.alerts import IncidentActionAlert
+from include.modelcare.operators.defaults import catalog_dag_kwargs
 from include.modelcare.tasks import incidents as i
 
 DOC = """
@@ -38,14 +39,15 @@ _MODELS = sorted(load_catalog().models)
 if _MODELS:
 
     @dag(
-        dag_id="modelcare_incidents",
-        description="Acknowledge or snooze a model's drift incident (manual, with a form)",
-        schedule=None,
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        catchup=False,
-        max_active_runs=1,
-        tags=["modelcare", "incidents"],
-        doc_md=DOC,
+        **catalog_dag_kwargs(
+            "modelcare_incidents",
+            schedule=None,
+            description="Acknowledge or snooze a model's drift incident (manual, with a form)",
+            doc_md=DOC,
+            tag="incidents",
+            on_failure=IncidentActionAlert(),
+            retry_delay=dt.timedelta(minutes=1),
+        ),
         params={
             "model": Param(_MODELS[0], type="string", enum=_MODELS, title="Model"),
             "incident": Param(
@@ -61,12 +63,6 @@ if _MODELS:
             ),
             "note": Param("", type="string", title="Note", description="Why (kept on the incident's timeline)."),
             "by": Param("", type="string", title="Who", description="Empty: the user who triggered the run."),
-        },
-        default_args={
-            "owner": "ml-platform",
-            "retries": 1,
-            "retry_delay": dt.timedelta(minutes=1),
-            "on_failure_callback": [IncidentActionAlert()],
         },
     )
     def modelcare_incidents() -> None:

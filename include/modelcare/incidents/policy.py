@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from include.modelcare.policy import cooldown
+from include.modelcare.policy import cooldown, lower_is_better
 
 Action = Literal["none", "open", "update", "escalate", "close"]
 NONE: Action = "none"
@@ -80,6 +80,29 @@ class BatchVerdict:
         if self.drifted:
             parts.append(self.drift_reason)
         return "; ".join(parts)
+
+
+def batch_verdict(drift: Mapping[str, Any], performance: Mapping[str, Any] | None, metric: str) -> BatchVerdict:
+    """The incident policy's view of a batch: the drift summary (``DriftResult.to_dict()``, as ``measure_drift``
+    pushes it) and the performance check (``check_performance``'s record; measured only when its ``status`` is
+    ``"measured"``). ``metric``: the monitored metric when the check names none."""
+    measured = bool(performance) and performance.get("status") == "measured"  # type: ignore[union-attr]
+    perf: Mapping[str, Any] = performance if measured and performance else {}
+    metric = str(perf.get("metric") or metric)
+    value = perf.get("value")
+    return BatchVerdict(
+        drifted=bool(drift["drift_detected"]),
+        n_drifted=int(drift.get("n_drifted") or 0),
+        n_features=int(drift.get("n_features") or 0),
+        drifted_features=tuple(drift.get("top_features") or ()),
+        critical_drifted=tuple(drift.get("critical_drifted") or ()),
+        drift_reason=str(drift["reason"]),
+        decayed=bool(perf["decayed"]) if measured else None,
+        decay_reason=str(perf.get("reason", "")),
+        metric=metric,
+        metric_value=None if value is None else float(value),
+        lower_better=lower_is_better(metric),
+    )
 
 
 @dataclass(frozen=True)

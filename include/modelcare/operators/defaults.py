@@ -37,3 +37,38 @@ def dag_kwargs(config: ModelConfig, job: str, *, schedule: str | None, descripti
             "on_failure_callback": [TaskFailureAlert(config.name)],
         },
     }
+
+
+CATALOG_OWNER = "ml-platform"
+"""Owner of the DAGs that serve the whole catalog (not one model): the catalog check, incident actions."""
+
+
+def catalog_dag_kwargs(
+    dag_id: str,
+    *,
+    schedule: str | None,
+    description: str,
+    doc_md: str,
+    tag: str,
+    on_failure: Any,
+    retry_delay: dt.timedelta,
+) -> dict[str, Any]:
+    """Keyword arguments of ``@dag`` for a catalog-wide DAG: the same house rules as the per-model ones
+    (no catch-up, one active run, an owner, retries, a task-level failure alert)."""
+    return {
+        "dag_id": dag_id,
+        "description": description,
+        "schedule": schedule,
+        "start_date": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": ["modelcare", tag],
+        "doc_md": doc_md,
+        "default_args": {
+            "owner": CATALOG_OWNER,
+            "retries": 1,
+            "retry_delay": retry_delay,
+            # Task-level, not DAG-level: a DAG-level notifier crashes under dag.test() (apache/airflow#64649).
+            "on_failure_callback": [on_failure],
+        },
+    }

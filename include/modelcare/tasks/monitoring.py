@@ -294,7 +294,7 @@ def prediction_drift(config: ModelConfig, store: ObjectStore, reference: Any, cu
     import pandas as pd
 
     from include.modelcare.config.schema import Features
-    from include.modelcare.quality.drift import compute_drift
+    from include.modelcare.quality.drift import drift_verdict
 
     loaded = production_model(config, store)
     if loaded is None:
@@ -302,7 +302,7 @@ def prediction_drift(config: ModelConfig, store: ObjectStore, reference: Any, cu
     model, version = loaded
     ref = pd.DataFrame({"prediction": _scores(model, reference, config)})
     cur = pd.DataFrame({"prediction": _scores(model, current, config)})
-    result, _ = compute_drift(cur, ref, Features(numerical=["prediction"]), config.drift, name=config.name)
+    result = drift_verdict(cur, ref, Features(numerical=["prediction"]), config.drift, name=config.name)  # no report
     column = result.columns["prediction"]
     return {
         "version": version,

@@ -17,11 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from include.modelcare.config.schema import ModelConfig
-from include.modelcare.incidents.policy import BatchVerdict, Facts, IncidentDecision
+from include.modelcare.incidents.policy import Facts, IncidentDecision, batch_verdict
 from include.modelcare.incidents.store import record_batch
 from include.modelcare.operators.alerts import Alert
 from include.modelcare.operators.defaults import dag_id
-from include.modelcare.policy import lower_is_better
 from include.modelcare.storage.objects import ObjectStore
 from include.modelcare.tasks.boundary import task_boundary
 from include.modelcare.tasks.context import task_setup
@@ -54,27 +53,6 @@ def request_days(config: ModelConfig, day: dt.date, store: ObjectStore) -> list[
     return sorted(d for d in days if d < day)
 
 
-def batch_verdict(config: ModelConfig, drift: Mapping[str, Any], performance: Mapping[str, Any] | None) -> BatchVerdict:
-    """The incident policy's view of ``measure_drift``'s and ``check_performance``'s XComs."""
-    measured = bool(performance) and performance.get("status") == "measured"  # type: ignore[union-attr]
-    perf: Mapping[str, Any] = performance if measured and performance else {}
-    metric = str(perf.get("metric") or config.performance.metric or config.primary_metric)
-    value = perf.get("value")
-    return BatchVerdict(
-        drifted=bool(drift["drift_detected"]),
-        n_drifted=int(drift.get("n_drifted") or 0),
-        n_features=int(drift.get("n_features") or 0),
-        drifted_features=tuple(drift.get("top_features") or ()),
-        critical_drifted=tuple(drift.get("critical_drifted") or ()),
-        drift_reason=str(drift["reason"]),
-        decayed=bool(perf["decayed"]) if measured else None,
-        decay_reason=str(perf.get("reason", "")),
-        metric=metric,
-        metric_value=None if value is None else float(value),
-        lower_better=lower_is_better(metric),
-    )
-
-
 def refused_days(config: ModelConfig, store: ObjectStore) -> tuple[dt.date, ...]:
     """Registration dates of the model's Rejected versions (what retraining produced and was refused)."""
     from include.modelcare.registry.factory import open_registry
@@ -101,7 +79,7 @@ def decide(model: str, context: Mapping[str, Any]) -> list[str]:
     config, run, store = task_setup(model, context)
     drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
     performance = context["ti"].xcom_pull(task_ids=CHECK_PERFORMANCE)
-    verdict = batch_verdict(config, drift, performance)
+    verdict = batch_verdict(drift, performance, config.performance.metric or config.primary_metric)
     facts = Facts(
         day=run.day,
         production=production_version(drift, performance),

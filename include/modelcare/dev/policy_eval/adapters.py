@@ -85,30 +85,25 @@ def decide(
     the batch and the decision."""
     from include.modelcare.incidents.policy import (
         NONE,
-        BatchVerdict,
         Facts,
         apply_decision,
+        batch_verdict,
         current_incident,
         decide_incident,
     )
-    from include.modelcare.policy import lower_is_better
 
-    summary = drift_result.to_dict()
     metric = performance_metric(config)
-    decay, decay_reason = (None, "") if metric_value is None else decayed(config, metric_value)
-    verdict = BatchVerdict(
-        drifted=bool(summary["drift_detected"]),
-        n_drifted=int(summary["n_drifted"]),
-        n_features=int(summary["n_features"]),
-        drifted_features=tuple(summary["top_features"]),
-        critical_drifted=tuple(summary["critical_drifted"]),
-        drift_reason=str(summary["reason"]),
-        decayed=decay,
-        decay_reason=decay_reason,
-        metric=metric,
-        metric_value=metric_value,
-        lower_better=lower_is_better(metric),
-    )
+    performance = None
+    if metric_value is not None:
+        decay, decay_reason = decayed(config, metric_value)
+        performance = {
+            "status": "measured",
+            "metric": metric,
+            "value": metric_value,
+            "decayed": decay,
+            "reason": decay_reason,
+        }
+    verdict = batch_verdict(drift_result.to_dict(), performance, metric)
     facts = Facts(
         day=day,
         production=production,
