@@ -16,7 +16,7 @@ help:
 	@echo "make lint   - ruff + mypy";  echo "make bench  - parse-time and drift benchmarks"
 	@echo "make faults - the fault-injection suite alone (lost replies, resets, races, kill -9; tests/faults)"
 	@echo "make devstack - run the embedded AWS emulator + SMTP sink in the foreground"
-	@echo "make policy-eval - the retraining policy against three oracles on simulated weeks (table + benchmarks/policy_eval.json)"
+	@echo "make policy-eval - the retraining policy against three oracles on simulated weeks, late labels, the estimate benchmark (tables + benchmarks/policy_eval.json, estimate_eval.json)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,10 +71,12 @@ format: $(STAMP)
 
 policy-eval: $(STAMP)
 	$(BIN)/python -m include.modelcare.dev.policy_eval --json benchmarks/policy_eval.json
+	$(BIN)/python -m include.modelcare.dev.policy_eval.estimate_eval --json benchmarks/estimate_eval.json
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_drift.py
+	$(BIN)/python benchmarks/bench_validation.py
 	$(BIN)/python benchmarks/bench_drift_rule.py --json benchmarks/drift_rule.json
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_registry.py

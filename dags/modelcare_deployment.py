@@ -13,7 +13,8 @@ from typing import Any
 from airflow.sdk import DAG, Param, TriggerRule, chain, dag, task
 
 from include.modelcare.config.catalog import load_catalog
-from include.modelcare.config.schema import DeployConfig, ModelConfig
+from include.modelcare.config.deploy import DeployConfig
+from include.modelcare.config.schema import ModelConfig
 from include.modelcare.operators.bake import BakeOperator
 from include.modelcare.operators.defaults import dag_kwargs
 from include.modelcare.operators.params import param_from_field

@@ -1,7 +1,9 @@
 """Monitoring DAGs, one per model config in the catalog: validate the batch, measure drift, decide.
 
-Wiring only: every task body is one call into ``include.modelcare.tasks.monitoring`` (measure) or
-``include.modelcare.tasks.monitoring_decide`` (decide and act).
+Wiring only: every task body is one call into ``include.modelcare.tasks.monitoring`` (measure),
+``include.modelcare.tasks.performance`` (late labels, the rolling window, the estimate),
+``include.modelcare.tasks.monitoring_decide`` (decide and act) or ``include.modelcare.tasks.metrics``
+(CloudWatch).
 A broken config is skipped here and reported by ``modelcare_catalog_check.py``.
 """
 
@@ -11,14 +13,16 @@ import datetime as dt
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import DAG, Param, dag, task
+from airflow.sdk import DAG, Param, TriggerRule, dag, task
 
 from include.modelcare.config.catalog import load_catalog
 from include.modelcare.config.schema import DriftConfig, ModelConfig
 from include.modelcare.operators.defaults import dag_kwargs
 from include.modelcare.operators.params import param_from_field
+from include.modelcare.tasks import metrics as mt
 from include.modelcare.tasks import monitoring as m
 from include.modelcare.tasks import monitoring_decide as d
+from include.modelcare.tasks import performance as p
 
 DOC = """
 ### Monitoring of `{name}`
@@ -33,7 +37,9 @@ For the batch of the run's date (`batch_date` in the form, else the logical date
 3. **measure_drift** compares the batch with the reference data (the production version's training
    sample from the registry, else the baseline) with Evidently, plus the production model's
    prediction drift, and writes the HTML report and a JSON summary under `{reports}`;
-   **check_performance** scores the production model on the batch once its labels arrived.
+   **check_performance** scores every batch of the last {lookback} weeks whose labels landed since the
+   last run (with the version that served it), decides decay on the rolling {window}-week window, and
+   estimates this batch's metric before its labels (CBPE; *estimated*, it alerts but never retrains).
 4. **decide** records the batch in the model's incident: drift or performance below the floor opens one
    (**alert_drift** once, **request_retraining** + **trigger_retraining** once); later batches update it
    without alerting unless it escalates (more drifted features, a critical feature, performance further
@@ -41,6 +47,9 @@ For the batch of the run's date (`batch_date` in the form, else the logical date
    {cooldown} days between two; when retraining did not end the incident and the budget is used up, the
    escalation goes to a person. Acknowledge or snooze an incident with the `modelcare_incidents` DAG or
    `modelcare incidents`.
+5. **publish_metrics** sends the batch's figures to CloudWatch (namespace `{namespace}`, dimension
+   `Model={name}`), also after a failed validation (`ValidationPassed` 0), once per datapoint: a re-run
+   publishes nothing twice.
 
 Drift rule: drifted when at least {share:.0%} of features drift or a critical feature
 ({critical}) does.
@@ -69,6 +78,9 @@ def monitoring_dag(config: ModelConfig) -> DAG:
                 budget=config.incidents.max_retrains_per_30_days,
                 share=config.drift.drift_share,
                 critical=", ".join(config.drift.critical_features) or "none",
+                namespace=config.metrics.namespace,
+                lookback=config.performance.label_lookback_weeks,
+                window=config.performance.window_weeks,
             ),
         ),
         params={
@@ -109,7 +121,12 @@ def monitoring_dag(config: ModelConfig) -> DAG:
 
         @task(task_id=m.CHECK_PERFORMANCE)
         def check_performance(**context: Any) -> dict[str, Any]:
-            return m.check_performance(name, context)
+            return p.check_performance(name, context)
+
+        # Also after a failed validation (ValidationPassed 0), not when the batch is missing (all skipped).
+        @task(task_id=mt.PUBLISH_METRICS, trigger_rule=TriggerRule.NONE_SKIPPED)
+        def publish_metrics(**context: Any) -> dict[str, Any]:
+            return mt.publish_metrics(name, context)
 
         @task.branch(task_id=m.DECIDE)
         def decide(**context: Any) -> list[str]:
@@ -130,7 +147,9 @@ def monitoring_dag(config: ModelConfig) -> DAG:
         branch = resolve_batch()
         branch >> report_missing_batch()
         validated = branch >> validate_batch()
-        decided = validated >> [measure_drift(), check_performance()] >> decide()
+        measured = [measure_drift(), check_performance()]
+        decided = validated >> measured >> decide()
+        [validated, *measured] >> publish_metrics()
         decided >> [alert_drift(), no_retraining()]
         requested = decided >> request_retraining()
 

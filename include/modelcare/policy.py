@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,6 +67,119 @@ def performance_decay(metric: str, value: float, floor: float | None, *, lower_b
     if value < floor:
         return DecayVerdict(True, f"{shown} below floor {floor}")
     return DecayVerdict(False, f"{shown} reaches floor {floor}")
+
+
+@dataclass(frozen=True)
+class ScorePoint:
+    """One labelled batch of the performance series: its date, the metric on its labels, rows, serving version."""
+
+    day: dt.date
+    value: float
+    rows: int
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class PerformanceWindow:
+    """The rolling window the decay decision reads: the rows-weighted mean of its labelled batches."""
+
+    value: float
+    start: dt.date
+    end: dt.date
+    weeks: int
+    batches: tuple[dt.date, ...]
+    rows: int
+
+    def describe(self) -> str:
+        """``4 weeks 2026-09-29..2026-10-26 (3 labelled batches, 2,900 rows)``: what an incident names."""
+        n = len(self.batches)
+        return (
+            f"{self.weeks} week{'s' if self.weeks != 1 else ''} {self.start.isoformat()}..{self.end.isoformat()} "
+            f"({n} labelled batch{'es' if n != 1 else ''}, {self.rows:,} rows)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (XCom, the performance record)."""
+        return {
+            "value": self.value,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "weeks": self.weeks,
+            "batches": [d.isoformat() for d in self.batches],
+            "rows": self.rows,
+            "text": self.describe(),
+        }
+
+
+def rolling_window(
+    points: Sequence[ScorePoint], end: dt.date, weeks: int, *, version: int | None = None
+) -> PerformanceWindow | None:
+    """The rolling window of ``weeks`` weeks ending at ``end`` (inclusive): the rows-weighted mean of the
+    labelled batches inside it, or None when none is.
+
+    Why a window and not the last batch: one batch of a few hundred labelled rows moves an AUC by +/-0.03 by
+    chance; a floor tested on it pages for noise. ``version``: only batches that version served count, so a
+    new production model is judged on its own batches (the old model's decayed weeks do not re-open an
+    incident against it). Why weighted by rows: a batch with 50 late labels weighs less than one with 5,000.
+    A NaN value (undefined metric on a batch) is left out.
+    """
+    start = end - dt.timedelta(days=7 * weeks - 1)
+    served = [p for p in points if version is None or p.version == version]
+    inside = [p for p in served if start <= p.day <= end and p.rows > 0 and not math.isnan(p.value)]
+    if not inside:
+        return None
+    rows = sum(p.rows for p in inside)
+    value = sum(p.value * p.rows for p in inside) / rows
+    return PerformanceWindow(
+        value=value, start=start, end=end, weeks=weeks, batches=tuple(sorted(p.day for p in inside)), rows=rows
+    )
+
+
+def window_decay(metric: str, window: PerformanceWindow, floor: float | None, *, lower_better: bool) -> DecayVerdict:
+    """``performance_decay`` of the rolling window's value; the reason names the weeks it covers."""
+    verdict = performance_decay(metric, window.value, floor, lower_better=lower_better)
+    return DecayVerdict(verdict.decayed, f"{verdict.reason} over {window.describe()}")
+
+
+@dataclass(frozen=True)
+class EstimateWarning:
+    """Whether an *estimated* metric warrants an alert (never a retraining request), and why."""
+
+    warn: bool
+    below: bool
+    reason: str
+
+
+def estimate_warning(
+    metric: str,
+    estimate: float | None,
+    previous: float | None,
+    floor: float | None,
+    *,
+    lower_better: bool,
+    labels_expected: str = "",
+) -> EstimateWarning:
+    """Warn when the estimate of this batch crosses the floor the wrong way (the previous estimate did not):
+    one alert when the estimate goes below, not one a week while it stays there.
+
+    An estimate never requests a retrain: it cannot see a concept change and is a model of the truth, not the
+    truth; realised labels or drift do that (``incidents.policy``).
+    """
+    if estimate is None or floor is None or math.isnan(estimate):
+        return EstimateWarning(False, False, f"estimated {metric}: none" if estimate is None else "no floor set")
+    below = performance_decay(metric, estimate, floor, lower_better=lower_better).decayed
+    was_below = (
+        previous is not None
+        and not math.isnan(previous)
+        and performance_decay(metric, previous, floor, lower_better=lower_better).decayed
+    )
+    side = ("above" if lower_better else "below") if below else "within"
+    reason = f"estimated {metric} {_fmt(estimate)} {side} floor {floor}"
+    if below and labels_expected:
+        reason += f", labels expected by {labels_expected}"
+    if below and was_below:
+        reason += " (already below at the previous batch: no new alert)"
+    return EstimateWarning(below and not was_below, below, reason)
 
 
 @dataclass(frozen=True)

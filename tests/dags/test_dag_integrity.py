@@ -85,8 +85,12 @@ def test_monitoring_dag_shape(shipped_bag: Any) -> None:
         "trigger_retraining",
         "no_retraining",
         "check_performance",
+        "publish_metrics",
     }
     assert dag.get_task("resolve_batch").downstream_task_ids == {"validate_batch", "report_missing_batch"}
+    publish = dag.get_task("publish_metrics")  # also after a failed validation, never for a missing batch
+    assert publish.upstream_task_ids == {"validate_batch", "measure_drift", "check_performance"}
+    assert publish.trigger_rule == "none_skipped"
     assert dag.get_task("decide").downstream_task_ids == {"alert_drift", "request_retraining", "no_retraining"}
     trigger = dag.get_task("trigger_retraining")
     assert trigger.trigger_dag_id == "modelcare_retrain_customer_churn"

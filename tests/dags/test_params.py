@@ -15,7 +15,8 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from include.modelcare.config.catalog import load_catalog
-from include.modelcare.config.schema import DeployConfig, DriftConfig, TrainingConfig
+from include.modelcare.config.deploy import DeployConfig
+from include.modelcare.config.schema import DriftConfig, TrainingConfig
 from tests.airflow_env import DAGS
 
 pytestmark = pytest.mark.dags

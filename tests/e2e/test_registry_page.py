@@ -49,7 +49,17 @@ def history(harness_session: Harness) -> Harness:
     h.seed(DAY, Scenario.clean())
     h.run(DAY)
     h.registry.set_alias("production", v1.version, by="e2e", why="first deployment")
+    _performance(h, v1.version)
     return h
+
+
+def _performance(h: Harness, version: int) -> None:
+    """A realised score of the hostile week and a failed estimate of the last one whose note is the payload
+    (records are data: the page must show it as text)."""
+    from tests.unit.ui.records import estimated, realised
+
+    h.store.write_json(h.config.paths.realised(HOSTILE_DAY), realised(HOSTILE_DAY, 0.66, version))
+    h.store.write_json(h.config.paths.estimated(DAY), estimated(DAY, None, version, note=PAYLOAD))
 
 
 def _log_in(page: Any, ui: AirflowUI) -> None:
@@ -85,6 +95,9 @@ def test_a_person_browses_the_registry(history: Harness, airflow_ui: AirflowUI, 
     expect(frame.get_by_role("cell", name="PendingManualApproval")).to_be_visible()
     expect(frame.get_by_text("first deployment")).to_be_visible()  # alias history, with who and why
     expect(frame.get_by_role("img", name="drift share per batch")).to_be_visible()
+    expect(frame.get_by_role("heading", name="Performance")).to_be_visible()  # realised and estimated, the floor
+    expect(frame.get_by_role("img", name="roc_auc: realised and estimated per batch")).to_be_visible()
+    expect(frame.get_by_role("cell", name="0.6600 below floor")).to_be_visible()
     expect(frame.locator("iframe[title='drift report 2026-03-02']")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "2-model.png"), full_page=True)
 
@@ -126,4 +139,8 @@ def test_a_report_cannot_act_with_the_viewers_session(history: Harness, airflow_
     page.goto(f"{airflow_ui.url}/modelcare/models/customer_churn")
     frame = page.locator("iframe[title^='drift report']").first
     expect(frame).to_have_attribute("sandbox", "allow-scripts")
+    # the same payload as an estimate's note in the Performance section: shown as text, never run
+    expect(page.get_by_text("not estimated: </script><img src=x onerror=")).to_be_visible()
+    page.wait_for_timeout(1000)
+    assert page.evaluate("document.documentElement.getAttribute('data-xss')") is None
     context.close()

@@ -83,6 +83,31 @@ def test_overview_and_model_page_show_the_registry(api: Any, seeded: Harness) ->
     assert version["status"] == "Approved" and version["metadata"]["features"]["numerical"]
 
 
+def test_model_page_shows_the_performance_series(api: Any, seeded: Harness) -> None:
+    """Records in the S3 format (realised, estimated) on the emulator: the Performance section, estimates marked,
+    the floor, below-floor flags; the JSON API carries the same rows."""
+    import datetime as dt
+
+    from tests.unit.ui.records import estimated, realised
+
+    h = seeded
+    day, later = dt.date(2026, 3, 2), dt.date(2026, 3, 9)
+    h.store.write_json(h.config.paths.realised(day), realised(day, 0.66, 1))
+    h.store.write_json(h.config.paths.estimated(day), estimated(day, 0.71, 1))
+    h.store.write_json(h.config.paths.estimated(later), estimated(later, 0.64, 1, version_id="<b>v1</b>"))
+    page = _get(api, "/modelcare/models/customer_churn").text
+    section = page[page.index("<h2>Performance</h2>") : page.index("<h2>Versions</h2>")]
+    assert "<td class='below'>0.6600 below floor</td><td>v0001</td><td>1,000</td>" in section
+    assert "<i>0.7100</i><span class='est-label'>est.</span></td>" in section
+    assert "<i>0.6400</i><span class='est-label'>est.</span> below floor" in section
+    assert "stroke-dasharray" in section and "<title>floor 0.7</title>" in section and "<b>" not in section
+    rows = _get(api, "/modelcare/api/models/customer_churn").json()["performance"]["rows"]
+    assert [(r["day"], r["realised"] and r["realised"]["value"]) for r in rows] == [
+        ("2026-03-09", None),
+        ("2026-03-02", 0.66),
+    ]
+
+
 def test_bad_objects_are_warnings_and_the_rest_is_served(api: Any, seeded: Harness) -> None:
     """A ``dt=`` folder that is not a date and a corrupt old metadata.json: 200s with a warning naming each."""
     h = seeded

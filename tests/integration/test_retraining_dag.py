@@ -85,6 +85,15 @@ def test_drift_triggers_retraining_which_registers_and_hands_off(harness: Harnes
     html = mail.get_body(preferencelist=("html", "plain")).get_content()
     assert "candidate balanced_accuracy" in html and "decision threshold" in html
     assert "all 4 guardrails hold" in html
+    # Calibrated on its holdout (issue 12): the calibrator and both thresholds are stored, the threshold served
+    # is the raw one carried to the calibrated scale, and the e-mail says what was fitted.
+    from include.modelcare.ml.calibration import Calibrator
+
+    calibrator = Calibrator.from_dict(meta["calibration"])
+    assert calibrator.method == "isotonic" and calibrator.rows == meta["rows"]["holdout"]
+    assert meta["raw_threshold"] == meta["threshold_choice"]["value"]
+    assert meta["threshold"] == calibrator.threshold(meta["raw_threshold"]) and meta["calibration_note"] is None
+    assert f"isotonic on {calibrator.rows:,} holdout rows, Brier" in html
     assert meta["dag_id"] == "modelcare_retrain_customer_churn"
     assert h.store.exists(f"{h.config.paths.handoffs()}v0001.json")
     subjects = [str(m["Subject"]) for m in h.mails()]
@@ -109,8 +118,9 @@ def test_drift_triggers_retraining_which_registers_and_hands_off(harness: Harnes
     v2 = h.registry.get(2)
     assert v2.status == "Rejected"
     assert any("champion" in reason for reason in v2.metadata["gate"]["reasons"])
-    # the champion was judged on the same rows at ITS stored threshold
+    # the champion was judged on the same rows at ITS stored threshold, through ITS calibrator
     assert v2.metadata["champion_threshold"] == meta["threshold"]
+    assert v2.metadata["calibration"] is not None and v2.metadata["raw_threshold"] is not None
     assert v2.metadata["gate"]["primary_passed"] is False
     assert all(g["champion"] is not None for g in v2.metadata["gate"]["guardrails"])
     assert v2.metadata["parent_version"] == 1

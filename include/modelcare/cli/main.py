@@ -18,6 +18,7 @@ from typing import Any
 
 from include.modelcare.cli.args import add_model_args, model_config
 from include.modelcare.cli.incidents import add_incident_commands
+from include.modelcare.cli.performance import add_performance_command
 from include.modelcare.cli.registry import add_registry_commands
 from include.modelcare.config.catalog import config_files, load_model_config, models_dir
 from include.modelcare.errors import ConfigError, ModelcareError
@@ -197,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_registry_commands(sub)
     add_incident_commands(sub)
+    add_performance_command(sub)
     return parser
 
 

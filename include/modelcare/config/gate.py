@@ -5,12 +5,9 @@ that module under the size limit; ``schema.GateConfig`` holds it. Applied by ``g
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class _Strict(BaseModel):
-    # schema._Strict's settings: importing it from schema would be circular (schema imports this module)
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from include.modelcare.config.base import _Strict
 
 
 class MetricGuardrail(_Strict):

@@ -66,7 +66,29 @@ class ModelPaths:
         return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
 
     def labels(self, day: dt.date) -> str:
+        """Where the labels of the batch of ``day`` land (``performance.labels_uri``, default ``labels/dt=D/``)."""
+        layout = self.config.performance.labels_uri
+        if layout:
+            return layout.replace("{date}", day.isoformat())
         return f"{self.root}/labels/{self.partition(day)}/"
+
+    def performance(self) -> str:
+        """The performance series: ``realised/dt=D.json`` (labels scored) and ``estimated/dt=D.json`` (CBPE)."""
+        return f"{self.root}/performance/"
+
+    def realised(self, day: dt.date) -> str:
+        return f"{self.performance()}realised/{self.partition(day)}.json"
+
+    def estimated(self, day: dt.date) -> str:
+        return f"{self.performance()}estimated/{self.partition(day)}.json"
+
+    def served(self, day: dt.date) -> str:
+        """Which version served the batch of ``day`` (written once, when the batch is monitored)."""
+        return f"{self.performance()}served/{self.partition(day)}.json"
+
+    def metric_marker(self, day: dt.date, metric: str, revision: int) -> str:
+        """Write-once marker of one CloudWatch datapoint (batch, metric, revision): published at most once."""
+        return f"{self.root}/metrics/{self.partition(day)}/{metric}.r{revision}.json"
 
     def training_run(self, run_key: str) -> str:
         return f"{self.root}/training/{run_key}/"

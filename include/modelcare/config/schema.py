@@ -9,8 +9,10 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from include.modelcare.config.base import _Strict
+from include.modelcare.config.deploy import DeployConfig
 from include.modelcare.config.gate import GuardrailsConfig
 
 if TYPE_CHECKING:
@@ -50,13 +52,6 @@ def check_schedule(value: str | None) -> str | None:
 
 # Reference data: an s3:// URI or an absolute local path (a relative one would depend on the worker's cwd).
 REFERENCE_URI_PATTERN = r"^(s3://[a-z0-9][a-z0-9.-]+/.+|/.+)$"
-# The choices of a deployment, named once: the deploy code and the trigger form use these types.
-TargetName = Literal["sagemaker", "lambda"]
-DeployStrategy = Literal["all_at_once", "canary", "linear"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Features(_Strict):
@@ -210,6 +205,9 @@ class AlertsConfig(_Strict):
     on_missing_batch: bool = Field(True, description="Alert when no batch arrived for the date.")
     on_drift: bool = Field(True, description="Alert when drift or performance decay is detected.")
     on_task_failure: bool = Field(True, description="Alert when any other task fails.")
+    on_estimated_decay: bool = Field(
+        True, description="Alert when the estimated performance (before labels) crosses the floor."
+    )
 
     @field_validator("emails")
     @classmethod
@@ -316,6 +314,33 @@ class PerformanceConfig(_Strict):
 
     metric: str | None = Field(None, description="Metric to watch (default: the gate's primary metric).")
     floor: float | None = Field(None, description="Below this, retraining is requested like on drift (None: off).")
+    window_weeks: int = Field(
+        4, ge=1, le=26, description="Weeks of labelled batches the decay decision averages (rows-weighted)."
+    )
+    label_lookback_weeks: int = Field(
+        12, ge=1, le=52, description="How far back a monitoring run looks for batches whose labels landed late."
+    )
+    label_delay_days: int | None = Field(
+        None, ge=0, le=365, description="When labels usually land after their batch (shown in estimate alerts)."
+    )
+    labels_uri: str | None = Field(
+        None,
+        description="Where the labels of batch {date} land, e.g. s3://bucket/crm/churned/dt={date}/ "
+        "(default: <model root>/labels/dt={date}/).",
+    )
+
+    @field_validator("labels_uri")
+    @classmethod
+    def _labels_layout(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.count("{date}") != 1 or not value.startswith(("s3://", "/")):
+            raise ValueError(
+                f"{value!r}: labels_uri must be an s3:// URI or absolute path with exactly one {{date}} placeholder"
+            )
+        if ".." in value.split("/"):
+            raise ValueError(f"{value!r}: labels_uri must not contain '..'")
+        return value if value.endswith("/") else value + "/"
 
 
 class RegistryConfig(_Strict):
@@ -333,73 +358,6 @@ class RegistryConfig(_Strict):
         return None if value is None else check_prefix(value)
 
 
-class SageMakerEndpointSettings(_Strict):
-    """A real-time SageMaker endpoint served by the scikit-learn inference container."""
-
-    image_uri: str = Field(description="scikit-learn inference image URI of your region (needs Python 3.11+).")
-    role_arn: str = Field(description="Execution role of the SageMaker model (reads model.tar.gz from S3).")
-    endpoint_name: str | None = Field(
-        None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$", description="Default: modelcare-<name>."
-    )
-    variant_name: str = Field("AllTraffic", description="Production variant name (must not change between deploys).")
-    instance_type: str = Field("ml.m5.large", description="Endpoint instance type.")
-    instance_count: int = Field(1, ge=1, description="Endpoint instances (a canary needs at least 2 to split).")
-    wait_interval_seconds: int = Field(
-        300, ge=0, le=3600, description="Blue/green: wait between traffic shifts (canary/linear steps)."
-    )
-    termination_wait_seconds: int = Field(
-        0, ge=0, le=3600, description="Blue/green: keep the old fleet this long after the shift (baking)."
-    )
-    max_execution_timeout_seconds: int = Field(3600, ge=600, le=28800, description="Blue/green: deployment limit.")
-    keep_versions: int = Field(
-        3, ge=1, description="Endpoint configs and models kept for past versions (older ones are deleted)."
-    )
-    poll_seconds: int = Field(30, ge=1, description="How often waits check the endpoint's status.")
-    timeout_minutes: float = Field(60, gt=0, description="How long to wait for the endpoint to be InService.")
-
-
-class LambdaSettings(_Strict):
-    """A Lambda function running ``include.modelcare.serving.lambda_handler.handler`` behind an alias."""
-
-    function_name: str = Field(pattern=r"^[a-zA-Z0-9-_]{1,64}$", description="Existing function (see make-lambda-zip).")
-    alias: str = Field("live", pattern=r"^[a-zA-Z_-][a-zA-Z0-9_-]{0,127}$", description="Alias callers invoke.")
-    max_rows: int = Field(1000, ge=1, description="Largest request the handler accepts (MODELCARE_MAX_ROWS).")
-    timeout_minutes: float = Field(10, gt=0, description="How long to wait for a configuration update.")
-
-
-class DeployConfig(_Strict):
-    """How approved versions reach production (the deployment DAG reads only this)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    target: TargetName = Field("sagemaker", description="Default target of the deployment DAG.")
-    strategy: DeployStrategy = Field(
-        "canary", description="Traffic shift: all at once, a canary share first, or linear steps."
-    )
-    canary_percent: int = Field(10, ge=1, le=50, description="Canary traffic share (SageMaker: of the capacity).")
-    linear_step_percent: int = Field(25, ge=10, le=50, description="Share moved per linear step.")
-    bake_minutes: float = Field(10, ge=0, le=1440, description="Watch the alarms this long before promoting.")
-    alarm_poll_seconds: int = Field(60, ge=1, description="How often the alarms are checked while baking.")
-    alarms: list[str] = Field(
-        default_factory=list, description="CloudWatch alarms: any in ALARM during the bake rolls the deployment back."
-    )
-    smoke_rows: int = Field(20, ge=1, le=1000, description="Rows of the version's reference sample sent as smoke test.")
-    sagemaker: SageMakerEndpointSettings | None = None
-    lambda_: LambdaSettings | None = Field(None, alias="lambda")
-
-    @model_validator(mode="after")
-    def _target_configured(self) -> DeployConfig:
-        if self.target == "sagemaker" and self.sagemaker is None:
-            raise ValueError("sagemaker: required when target is 'sagemaker' (image_uri, role_arn)")
-        if self.target == "lambda" and self.lambda_ is None:
-            raise ValueError("lambda: required when target is 'lambda' (function_name)")
-        return self
-
-    def targets(self) -> list[str]:
-        """Targets with settings (the form offers these)."""
-        return [t for t, s in (("sagemaker", self.sagemaker), ("lambda", self.lambda_)) if s is not None]
-
-
 class IncidentsConfig(_Strict):
     """Incidents: one drift or decay episode = one alert and one retraining request (``incidents.policy``)."""
 
@@ -409,6 +367,13 @@ class IncidentsConfig(_Strict):
     escalate_metric_drop: float = Field(
         0.01, ge=0, description="An open incident escalates when the watched metric falls further than this."
     )
+
+
+class MetricsConfig(_Strict):
+    """CloudWatch metrics: the figures of every batch and deployment, published once per datapoint."""
+
+    cloudwatch: bool = Field(True, description="Publish drift, validation and performance figures to CloudWatch.")
+    namespace: str = Field("modelcare", pattern=r"^[^:].{0,254}$", description="CloudWatch namespace (not AWS/...).")
 
 
 class ModelConfig(_Strict):
@@ -426,6 +391,7 @@ class ModelConfig(_Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     deploy: DeployConfig | None = Field(None, description="Deployment targets (None: no deployment DAG).")
 
@@ -468,6 +434,14 @@ class ModelConfig(_Strict):
                 allowed = ", ".join(METRICS[self.task])
                 where = "training.gate.guardrails.metrics"
                 raise ValueError(f"{where}: {metric!r} is not a {self.task} metric (one of: {allowed})")
+        delay = self.performance.label_delay_days
+        labelled = self.training.window_weeks - -(-(delay or 0) // 7)  # weeks of the window whose labels landed
+        if delay is not None and labelled < self.training.holdout_weeks + 1:
+            raise ValueError(
+                f"performance.label_delay_days: labels {delay} days late leave {max(labelled, 0)} labelled week(s) "
+                f"in training.window_weeks {self.training.window_weeks}; retraining needs holdout_weeks "
+                f"{self.training.holdout_weeks} + 1: widen training.window_weeks"
+            )
         return self
 
     @property

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from include.modelcare.config.schema import DeployStrategy
+from include.modelcare.config.deploy import DeployStrategy
 from include.modelcare.errors import ConfigError
 
 if TYPE_CHECKING:
-    from include.modelcare.config.schema import DeployConfig
+    from include.modelcare.config.deploy import DeployConfig
 
 S = TypeVar("S", bound=BaseModel)
 
@@ -72,6 +72,9 @@ class DeploymentPlan(_Frozen):
     target_settings: dict[str, Any]  # the target kind's own settings model, as JSON (see ``settings``)
     package_uri: str | None = None  # model.tar.gz of the version (targets that serve a package)
     threshold: float | None = None  # the version's decision threshold (binary classifiers), served with it
+    # The version's calibrator as served (``Calibrator.knots()``: method, x, y), applied to the positive-class
+    # score before the threshold (which is then on the calibrated scale); None: served raw (older versions).
+    calibration: dict[str, Any] | None = None
 
     @classmethod
     def from_xcom(cls, value: Mapping[str, Any] | None) -> DeploymentPlan:

@@ -14,7 +14,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Final
 
-from include.modelcare.errors import ConfigError
+from include.modelcare.errors import ConfigError, DeploymentError
 
 if TYPE_CHECKING:
     from include.modelcare.config.schema import ModelConfig
@@ -32,6 +32,9 @@ ENV_MODEL_VERSION: Final = "MODELCARE_MODEL_VERSION"
 ENV_MODEL_NAME: Final = "MODELCARE_MODEL_NAME"
 ENV_FEATURES: Final = "MODELCARE_FEATURES"
 ENV_MAX_ROWS: Final = "MODELCARE_MAX_ROWS"
+LAMBDA_ENV_LIMIT: Final = 4096
+"""Lambda's limit on all environment variables of a function together, as AWS measures them: the JSON of the
+variables map ("String measured: {...}" in its error)."""
 LAMBDA_ENV_KEYS: Final = (
     ENV_MODEL_URI,
     ENV_MODEL_SHA256,
@@ -173,10 +176,16 @@ def lambda_environment(
     features: dict[str, Any],
     max_rows: int,
     threshold: float | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """The function's environment with the model variables replaced (other variables are kept).
 
-    ``threshold``: the version's decision threshold, inside ``MODELCARE_FEATURES`` (``serving.model.FeatureSchema``).
+    ``threshold`` and ``calibration`` (the version's calibrator knots): inside ``MODELCARE_FEATURES``
+    (``serving.model.FeatureSchema``), exactly as registered: the knots are capped at fit time
+    (``ml.calibration.MAX_KNOTS``: 100 knots of 6 digits are ~2.1 KB here), so Lambda serves the calibrator the
+    gate scored, never a thinner one. ``DeploymentError`` when the result exceeds ``LAMBDA_ENV_LIMIT``
+    (AWS would refuse it less clearly); variables the function has besides ours count only when passed in
+    ``current`` (``LambdaAlias.publish`` merges them in afterwards).
     """
     env = {k: v for k, v in current.items() if k not in LAMBDA_ENV_KEYS}
     served: dict[str, Any] = {
@@ -185,6 +194,8 @@ def lambda_environment(
     }
     if threshold is not None:
         served["threshold"] = threshold
+    if calibration is not None:
+        served["calibration"] = calibration
     env.update(
         {
             ENV_MODEL_URI: model_uri,
@@ -195,7 +206,19 @@ def lambda_environment(
             ENV_MAX_ROWS: str(max_rows),
         }
     )
+    size = lambda_environment_size(env)
+    if size > LAMBDA_ENV_LIMIT:
+        largest = max(env, key=lambda key: len(env[key]))
+        raise DeploymentError(
+            f"{model} {version_id}: the Lambda environment would be {size:,} bytes, over Lambda's "
+            f"{LAMBDA_ENV_LIMIT:,} (largest: {largest}, {len(env[largest]):,} characters)"
+        )
     return env
+
+
+def lambda_environment_size(env: dict[str, str]) -> int:
+    """Bytes of the variables as AWS measures them against ``LAMBDA_ENV_LIMIT`` (compact JSON, UTF-8)."""
+    return len(json.dumps(env, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def alias_request(

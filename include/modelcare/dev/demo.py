@@ -8,7 +8,9 @@ behaviour only in its holdout week, so its candidate cannot beat v1 there and th
 guardrails) refuses it; the person the refusal reaches forces one retraining on the latest weeks, whose
 candidate beats v1 on the new holdout on every guardrail and is deployed (first against a firing alarm:
 rollback). The summary is read back from S3, the registry, the mail sink and the SNS topic's SQS inbox.
-Everything it writes stays under ``.demo/``.
+Everything it writes stays under ``.demo/``. While it runs, a line reaches the terminal at least every 10 s
+(``include.modelcare.dev.progress``: each run's end, else which step and task are running);
+``.demo/task-seconds.tsv`` has every task's wall seconds.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from include.modelcare.dev.boto_cache import shared_botocore_loader
+from include.modelcare.dev.progress import Progress, task_listener
 
 REPO = Path(__file__).resolve().parents[3]
 STATE = REPO / ".demo"
@@ -77,14 +82,18 @@ def _output_to(log_path: Path) -> Iterator[None]:
 
 
 _PARAM_DEFAULTS: dict[str, dict[str, Any]] = {}
+PROGRESS = Progress()  # main() replaces it with a running one (heartbeat on)
 
 
-def _run(dag: Any, when: dt.datetime, conf: dict[str, Any] | None = None) -> dict[str, str]:
+def _run(dag: Any, when: dt.datetime, conf: dict[str, Any] | None = None, *, what: str = "") -> dict[str, str]:
     # dag.test() leaves a run's conf in the DAG object's params: every run starts from the form's defaults.
     defaults = _PARAM_DEFAULTS.setdefault(dag.dag_id, {k: dag.params[k] for k in dag.params})
+    began = time.perf_counter()
     with _output_to(STATE / "dag-runs.log"):
         dr = dag.test(logical_date=when, run_after=when, run_conf={**defaults, **(conf or {})})
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    ran = sum(1 for t in dag.task_ids if states.get(t) not in (None, "skipped"))
+    PROGRESS.run_done(dag.dag_id, when.isoformat(), time.perf_counter() - began, what or dag.dag_id, ran)
     return {t: states[t] for t in dag.task_ids if t in states}
 
 
@@ -162,7 +171,13 @@ def _describe_gate(record: Any) -> list[str]:
     rows = gate_rows(record.metrics, record.champion_metrics, meta.get("gate"))
     champion_threshold = stored_threshold({"threshold": meta.get("champion_threshold")})
     theirs = f" (champion {threshold_text(champion_threshold)})" if record.champion_metrics else ""
-    lines = [f"      decision threshold {threshold_text(stored_threshold(meta))}{theirs}, tuned on the training part"]
+    raw = stored_threshold({"threshold": meta.get("raw_threshold")})
+    tuned = (
+        f" calibrated (raw {threshold_text(raw)}, tuned on the training part)"
+        if raw
+        else ", tuned on the training part"
+    )
+    lines = [f"      decision threshold {threshold_text(stored_threshold(meta))}{tuned}{theirs}"]
     for row in rows:
         if not row["rule"]:
             continue
@@ -245,7 +260,7 @@ def _describe_deployment(history: Any, states: dict[str, str]) -> list[str]:
 
 def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -> int:
     """Run the demo and print its summary; ``then(stack)`` runs before the stack stops (``make up``)."""
-    global STATE  # noqa: PLW0603  # helpers write under the state folder; `make up` uses its own
+    global STATE, PROGRESS  # noqa: PLW0603  # helpers write under the state folder; `make up` uses its own
     STATE = state or STATE
     started = time.perf_counter()
     shutil.rmtree(STATE, ignore_errors=True)
@@ -260,15 +275,23 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
     from include.modelcare.registry.store import ModelRegistry
     from include.modelcare.storage.objects import ObjectStore
 
-    print("modelcare demo: customer_churn on the embedded AWS stack (no cloud account)")
-    with DevStack(mail_dir=STATE / "mail") as stack:
+    print("modelcare demo: customer_churn on the embedded AWS stack (no cloud account)", flush=True)
+    with Progress() as progress, contextlib.ExitStack() as later:
+        # Airflow's DB is created in a child process while the stack starts and the batches are seeded.
+        migrate = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "db", "migrate"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        later.callback(migrate.kill)  # an early failure leaves no child behind (a no-op once it has ended)
+        later.enter_context(shared_botocore_loader())  # each hook's session parses no service JSON again
+        stack = later.enter_context(DevStack(mail_dir=STATE / "mail"))
+        PROGRESS = progress
         os.environ.update(stack.env())
         config = get_model_config(MODEL)
         assert config.deploy is not None
         inbox = stack.bootstrap(config)
         store = ObjectStore(stack.client("s3"))
-        print(f"  AWS emulator {stack.endpoint_url}, SMTP sink 127.0.0.1:{stack.smtp_port} -> {stack.mail_dir}")
-        print(
+        progress.note(f"  AWS emulator {stack.endpoint_url}, SMTP sink 127.0.0.1:{stack.smtp_port} -> {stack.mail_dir}")
+        progress.note(
             f"  demo settings: training window {DEMO_WINDOW_WEEKS} weeks, data_usage_gb 0-1000, "
             f"bake {DEMO_BAKE_MINUTES * 60:.0f} s; gate as shipped (floor {config.training.gate.floor}, guardrails) "
             f"(catalog {(STATE / 'models').relative_to(REPO)})"
@@ -277,16 +300,22 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
         weeks = _mondays(dt.date.today(), 8)
         changed = Scenario(covariate_shift=0.6, categorical_shift=0.5, concept_drift=1.0)
         scenarios = {weeks[3]: Scenario.faulty(), **{day: changed for day in weeks[5:]}}
+        progress.step(f"  seeding {len(weeks)} weekly batches and their labels ...")
         seed_model(store, config, weeks, scenarios)
-        print(
+        progress.note(
             f"  seeded {len(weeks)} weekly batches {weeks[0]} .. {weeks[-1]} "
             "(week 4 faulty; weeks 6-8: customers and their churn behaviour changed)"
         )
 
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+        progress.step("  creating Airflow's metadata DB and parsing the DAGs ...")
+        output = migrate.communicate()[0]
+        if migrate.returncode:
+            raise subprocess.CalledProcessError(migrate.returncode, migrate.args, output)
         from airflow.dag_processing.dagbag import DagBag
 
         bag = DagBag(dag_folder=str(REPO / "dags"))
+        with _output_to(STATE / "dag-runs.log"):  # the listener manager loads the plugins: their warnings
+            later.enter_context(task_listener(progress))
         if bag.import_errors:
             print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
             return 1
@@ -302,21 +331,23 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
 
         def deploy_run(when: dt.datetime, conf: dict[str, Any]) -> dict[str, str]:
             began = time.perf_counter()
-            states = _run(deploy, when, {**fast, **conf})
-            deploy_seconds[conf.get("target") or default_target].append(time.perf_counter() - began)
+            target = conf.get("target") or default_target
+            states = _run(deploy, when, {**fast, **conf}, what=f"deployment to {target}")
+            deploy_seconds[target].append(time.perf_counter() - began)
             return states
 
         summary: list[str] = []
-        print(f"  monitoring weeks 1-3 and training the first model ({retrain.dag_id}) ...", flush=True)
-        for day in weeks[:3]:
-            _run(monitor, _at(day, 6))
-        initial = _run(retrain, _at(weeks[2], 7), {"reason": "initial model", "end_date": weeks[2].isoformat()})
+        progress.step(f"  monitoring weeks 1-3 and training the first model ({retrain.dag_id}) ...")
+        for index, day in enumerate(weeks[:3]):
+            _run(monitor, _at(day, 6), what=f"week {index + 1}/{len(weeks)} ({day}) monitored")
+        initial_conf = {"reason": "initial model", "end_date": weeks[2].isoformat()}
+        initial = _run(retrain, _at(weeks[2], 7), initial_conf, what="first model trained and registered")
         first = registry.get("latest")
         summary.append(f"initial model: {_describe_version(first, metric)}")
         summary += _describe_gate(first)
         summary.append(f"    tasks: {', '.join(f'{t}={s}' for t, s in initial.items() if s != 'skipped')}")
 
-        print(f"  deploying {first.version_id} ({deploy.dag_id}) to SageMaker and Lambda ...", flush=True)
+        progress.step(f"  deploying {first.version_id} ({deploy.dag_id}) to SageMaker and Lambda ...")
         queued = queued_run(deploy.dag_id, "handoff__")
         summary.append(
             f"deployment of {first.version_id}, queued by the retraining DAG as {queued[0] if queued else '-'}:"
@@ -332,14 +363,14 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
         queued_retrainings = 0
         for index, label in ((3, "faulty"), (4, "clean"), (5, "changed"), (6, "changed"), (7, "changed")):
             day = weeks[index]
-            print(f"  running {monitor.dag_id} for {day} ...", flush=True)
-            states = _run(monitor, _at(day, 6))
+            progress.step(f"  running {monitor.dag_id} for {day} ...")
+            states = _run(monitor, _at(day, 6), what=f"week {index + 1}/{len(weeks)} ({day}) monitored")
             summary += _describe_week(config, store, day, states, label)
             triggered = queued_run(retrain.dag_id, f"monitoring__{day.isoformat()}")
             if triggered is not None:  # a scheduler would run the queued run at once: so does the demo
                 queued_retrainings += 1
                 run_id, conf = triggered
-                print(f"  running the retraining the monitoring DAG queued ({run_id}) with its conf ...", flush=True)
+                progress.step(f"  running the retraining the monitoring DAG queued ({run_id}) with its conf ...")
                 title = f"retraining queued as {run_id}, executed with its conf by dag.test()"
                 summary += _retraining(retrain, _at(day, 7), conf, registry, metric=metric, title=title)
         if not queued_retrainings:
@@ -353,7 +384,7 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
             conf = {
                 "reason": f"forced by a person after the gate refused {second.version_id}: retrain on the latest weeks"
             }
-            print(f"  a person forces one retraining on the latest weeks ({retrain.dag_id}) ...", flush=True)
+            progress.step(f"  a person forces one retraining on the latest weeks ({retrain.dag_id}) ...")
             title = f"retraining forced by a person on {weeks[7]} (the gate refused {second.version_id})"
             summary += _retraining(retrain, _at(weeks[7], 7), conf, registry, metric=metric, title=title)
             second = registry.get("latest")
@@ -372,7 +403,7 @@ def main(state: Path | None = None, then: Callable[[Any], None] | None = None) -
             print("\n".join(summary), file=sys.stderr)
             return 1
 
-        print(f"  deploying {second.version_id}: first with an alarm firing (rollback), then for real ...", flush=True)
+        progress.step(f"  deploying {second.version_id}: first with an alarm firing (rollback), then for real ...")
         alarm = config.deploy.alarms[0]
         cloudwatch = stack.client("cloudwatch")
         cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="demo: 5XX errors after the shift")
@@ -412,7 +443,7 @@ def _retraining(
     dag: Any, when: dt.datetime, conf: dict[str, Any], registry: Any, *, metric: str, title: str
 ) -> list[str]:
     """Run the retraining DAG with ``conf``; the lines saying what it registered and what the gate decided."""
-    states = _run(dag, when, conf)
+    states = _run(dag, when, conf, what="retraining")
     record = registry.get("latest")
     return [
         title,
@@ -430,6 +461,8 @@ def _print_summary(
     from include.modelcare.dev.bootstrap import read_sns_messages
     from include.modelcare.dev.mail import read_mails
 
+    PROGRESS.close()  # the heartbeat stops: what follows is the summary
+    PROGRESS.write_seconds(STATE / "task-seconds.tsv")
     served = sorted({c["call"] for c in emulator.STATE.invocations})
     mails = read_mails(stack.mail_dir)
     sns = read_sns_messages(inbox.queue_url, stack.client("sqs")) if inbox.queue_url else []

@@ -402,7 +402,7 @@ def week_seed(seed: int, week: dt.date) -> int:
 
 def labels_uri(config: ModelConfig, day: dt.date) -> str:
     """Where ``seed_model`` puts a batch's labels (id column + target)."""
-    return f"{config.paths.root}/labels/{config.paths.partition(day)}/part-000.{config.data.format}"
+    return f"{config.paths.labels(day)}part-000.{config.data.format}"
 
 
 @dataclass(frozen=True)
@@ -442,7 +442,7 @@ def seed_model(
 
     - reference (with the target): ``config.paths.baseline_reference()``
     - batch: ``config.paths.incoming(week) + "part-000.<format>"`` (target only if ``data.batch_has_target``)
-    - labels: ``<root>/labels/dt=YYYY-MM-DD/part-000.<format>`` (id column + target)
+    - labels: ``config.paths.labels(week) + "part-000.<format>"`` (id column + target)
 
     Same arguments, same bytes: rerunning overwrites every object with identical content.
     The bucket must exist (``devstack.bootstrap`` creates it).
@@ -486,7 +486,7 @@ def register_simulated_version(
     columns = [config.data.id_column, *features.all, config.data.target]
     return registry.register(
         model_bytes=dump_model(pipeline),
-        reference=frame[columns].head(300),
+        reference=frame[columns],  # the training sample, as a registered version keeps it
         metadata={
             "features": {"numerical": features.numerical, "categorical": features.categorical},
             "metrics": {"candidate": metrics, "champion": None},

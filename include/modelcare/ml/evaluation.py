@@ -3,6 +3,10 @@
 Compare a candidate with the champion on the *same* holdout (evaluate both models), not with the
 metrics the champion had when it was trained: those came from another period. The comparison itself,
 the champion/challenger gate, is a decision: ``policy.gate``.
+
+A binary classifier is scored as it is served: its positive-class scores through the version's calibrator
+(``ml.calibration``, when it has one), then its threshold on that calibrated scale (``positive_scores``
+is the one place that computes them, for the gate and for the performance estimate alike).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from include.modelcare.config.schema import ModelConfig
+    from include.modelcare.ml.calibration import Calibrator
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,7 @@ def evaluate(
     *,
     threshold: float | None = None,
     train_mean: float | None = None,
+    calibrator: Calibrator | None = None,
 ) -> dict[str, float]:
     """The task's metrics (``estimators.METRIC_TABLE``) of a fitted pipeline on a labelled holdout, as floats.
 
@@ -35,8 +41,10 @@ def evaluate(
     min_class_recall and predicted_classes from the predicted classes. Binary (the second class of
     ``model.classes_`` is positive): a row is positive when its positive-class score is ``>= threshold``
     (the version's decision threshold, ``ml.threshold``); ``threshold`` None is the estimator's own
-    ``predict`` (0.5). More classes: argmax, one-vs-rest AUC and macro F1. Regression: rmse, mae, r2, and
-    rmse_skill when ``train_mean`` (the training target's mean) is given.
+    ``predict`` (0.5). With a ``calibrator`` (binary only) the score is the calibrated one: roc_auc and
+    log_loss read it, ``threshold`` is on the calibrated scale (None: the raw 0.5 carried over,
+    ``Calibrator.threshold``). More classes: argmax, one-vs-rest AUC and macro F1, no calibrator.
+    Regression: rmse, mae, r2, and rmse_skill when ``train_mean`` (the training target's mean) is given.
     ``TrainingError`` for an empty or single-class holdout, or labels the model never saw.
     """
     import numpy as np
@@ -58,11 +66,13 @@ def evaluate(
         if train_mean is not None:
             result["rmse_skill"] = rmse_skill(rmse, y.to_numpy(dtype="float64"), train_mean)
     else:
-        result = _classification(model, x, y, config, threshold)
+        result = _classification(model, x, y, config, threshold=threshold, calibrator=calibrator)
+    calibrated = calibrator is not None and config.task == "classification" and len(model.classes_) == 2
     log.info(
-        "%s: holdout metrics on %d rows%s: %s",
+        "%s: holdout metrics on %d rows%s%s: %s",
         config.name,
         len(y),
+        " (calibrated)" if calibrated else "",
         "" if threshold is None else f" at threshold {threshold:.4f}",
         ", ".join(f"{k}={v:.4f}" for k, v in result.items()),
     )
@@ -83,6 +93,21 @@ def rmse_skill(rmse: float, y: Any, train_mean: float) -> float:
     return 1.0 - rmse / baseline
 
 
+def positive_scores(model: Any, x: pd.DataFrame, calibrator: Calibrator | None = None) -> Any:
+    """The positive-class probability of each row of a binary classifier (the second of ``model.classes_``),
+    through ``calibrator`` when given: what the version serves as its ``scores``. A numpy array.
+
+    ``TrainingError`` for a model that is not a binary classifier (no calibrated scores exist for it).
+    """
+    import numpy as np
+
+    classes = getattr(model, "classes_", ())
+    if not hasattr(model, "predict_proba") or len(classes) != 2:
+        raise TrainingError(f"positive-class scores need a binary classifier; this model has {len(classes)} classes")
+    raw = np.asarray(model.predict_proba(x))[:, 1]
+    return raw if calibrator is None else calibrator.apply(raw)
+
+
 def predict_classes(model: Any, proba: Any, x: pd.DataFrame, threshold: float | None) -> Any:
     """Predicted classes: binary with a threshold, positive when the positive-class score is ``>= threshold``
     (as scikit-learn's ``TunedThresholdClassifierCV`` decides); otherwise the estimator's ``predict``."""
@@ -95,7 +120,13 @@ def predict_classes(model: Any, proba: Any, x: pd.DataFrame, threshold: float | 
 
 
 def _classification(
-    model: Any, x: pd.DataFrame, y: pd.Series, config: ModelConfig, threshold: float | None
+    model: Any,
+    x: pd.DataFrame,
+    y: pd.Series,
+    config: ModelConfig,
+    *,
+    threshold: float | None,
+    calibrator: Calibrator | None,
 ) -> dict[str, float]:
     import numpy as np
     from sklearn import metrics
@@ -113,7 +144,13 @@ def _classification(
             f"{config.name}: holdout label(s) {', '.join(map(repr, unseen))} were not in training "
             f"(model classes: {', '.join(map(repr, classes))})"
         )
-    proba = model.predict_proba(x)
+    if len(classes) == 2:
+        scores = positive_scores(model, x, calibrator)
+        proba = np.column_stack([1.0 - scores, scores])
+        if calibrator is not None and threshold is None:
+            threshold = calibrator.threshold(None)  # predict's 0.5, on the calibrated scale
+    else:
+        proba = model.predict_proba(x)
     predicted = predict_classes(model, proba, x, threshold)
     if len(classes) == 2:
         auc = metrics.roc_auc_score(y, proba[:, 1])

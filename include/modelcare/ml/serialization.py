@@ -22,13 +22,18 @@ registry wrote, and pass their recorded ``sha256`` to ``load_model``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import math
 import os
+import sys
+import warnings
 import zipfile
+from collections.abc import Iterator
+from types import ModuleType
 from typing import IO, Any
 
 from include.modelcare.errors import ConfigError, ModelFileError, UntrustedModelError
@@ -231,6 +236,40 @@ def check_sizes(data: bytes, limit: int | None = None) -> int:
     return declared
 
 
+# Where Airflow's lazy redirects of moved names (``airflow.utils.timezone.*`` -> ``airflow.sdk.timezone``, ...)
+# live; each one warns with ``DeprecatedImportWarning`` (a FutureWarning) on every attribute looked up.
+_AIRFLOW_REDIRECTS = "airflow.utils.deprecation_tools"
+
+
+@contextlib.contextmanager
+def _no_airflow_redirect_warnings() -> Iterator[None]:
+    """Silence the ``DeprecatedImportWarning`` that skops' module scan draws from Airflow, and only that.
+
+    Why: ``import skops.io`` builds its list of trusted scipy ufuncs at import time, and for each ufunc
+    without ``__module__`` skops' ``whichmodule`` does ``getattr(module, name, None)`` on every module in
+    ``sys.modules``. Inside an Airflow worker those include Airflow's deprecated modules, whose
+    ``__getattr__`` warns for any name: ~1,160 log lines (``airflow.utils.timezone.agm`` ... ``zetac``)
+    on the first skops import of a task, none of them about our code. The filter matches that category
+    raised from skops' own frames only; every other warning, and this one from anywhere else, surfaces.
+    Outside Airflow (the SageMaker training image) the module is not loaded and there is nothing to filter.
+    """
+    redirects = sys.modules.get(_AIRFLOW_REDIRECTS)
+    category = getattr(redirects, "DeprecatedImportWarning", None)
+    if not (isinstance(category, type) and issubclass(category, Warning)):
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=category, module=r"skops\.")
+        yield
+
+
+def _skops_io() -> ModuleType:
+    """``skops.io``, imported (the first time: the module scan above) without Airflow's redirect warnings."""
+    with _no_airflow_redirect_warnings():
+        import skops.io
+    return skops.io
+
+
 def _refuse(untrusted: list[str], what: str) -> UntrustedModelError:
     shown = ", ".join(untrusted[:10]) + (f" (+{len(untrusted) - 10} more)" if len(untrusted) > 10 else "")
     return UntrustedModelError(f"{what}: {len(untrusted)} type(s) outside the allowlist: {shown}")
@@ -241,10 +280,9 @@ def dump_model(model: Any) -> bytes:
 
     The bytes are not reproducible: skops records object ids, so the same model dumps differently.
     """
-    import skops.io
-
+    skops_io = _skops_io()
     try:
-        data = skops.io.dumps(model, compression=zipfile.ZIP_DEFLATED)
+        data = skops_io.dumps(model, compression=zipfile.ZIP_DEFLATED)
     except (TypeError, RecursionError) as exc:  # UnsupportedTypeException is a TypeError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(f"cannot save {type(model).__name__} with skops: {first[:300]}") from None
@@ -275,13 +313,13 @@ def load_model(data: bytes, *, sha256: str | None = None, max_array_bytes: int |
     if untrusted:
         raise _refuse(untrusted, "model file refused")
 
-    import skops.io
+    skops_io = _skops_io()
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
-        return skops.io.loads(data, trusted=list(TRUSTED_TYPES))
+        return skops_io.loads(data, trusted=list(TRUSTED_TYPES))
     except UntrustedTypesFoundException as exc:  # skops' own audit found what the schema walk did not
-        found = sorted(set(skops.io.get_untrusted_types(data=data)) - _TRUSTED) or [str(exc).splitlines()[0]]
+        found = sorted(set(skops_io.get_untrusted_types(data=data)) - _TRUSTED) or [str(exc).splitlines()[0]]
         raise _refuse(found, "model file refused by skops") from None
     except (ValueError, TypeError, KeyError, AttributeError, ImportError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -53,6 +53,7 @@ class Alert:
             "drift_escalated": "drift incident escalated",
             "needs_person": "retraining did not fix it; needs a person",
             "incident_closed": "drift incident closed",
+            "estimated_decay": "estimated performance below floor",
             "task_failed": "task failed",
             "registered": "new model version",
             "rejected": "model version rejected",
@@ -107,6 +108,7 @@ def _wanted(config: ModelConfig, kind: str) -> bool:
         "drift_escalated": config.alerts.on_drift,
         "needs_person": config.alerts.on_drift,
         "incident_closed": config.alerts.on_drift,
+        "estimated_decay": config.alerts.on_estimated_decay,
         "task_failed": config.alerts.on_task_failure,
     }
     return switches.get(kind.split(".", 1)[0], True)

@@ -3,7 +3,8 @@
 Environment: ``MODELCARE_MODEL_URI`` (``s3://bucket/key/model.skops``), ``MODELCARE_MODEL_SHA256``,
 ``MODELCARE_MODEL_VERSION``, ``MODELCARE_FEATURES`` (JSON: ``{"numerical": [...], "categorical": [...]}``,
 optionally ``"threshold"``: the version's decision threshold, applied to the positive-class score;
-optionally ``"model"``), optional ``MODELCARE_MODEL_NAME`` and ``MODELCARE_MAX_ROWS``.
+optionally ``"calibration"``: the version's calibrator knots ``{"method", "x", "y"}``, applied to that score
+before the threshold; optionally ``"model"``), optional ``MODELCARE_MODEL_NAME`` and ``MODELCARE_MAX_ROWS``.
 The model is loaded once per container (module-level cache keyed by URI and sha256).
 
 The deployment zip (``package.build_lambda_zip``) holds only modelcare code: scikit-learn, skops,

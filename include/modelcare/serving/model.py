@@ -1,7 +1,7 @@
 """``ServedModel``: a verified skops model plus its feature schema, answering ``predict(records)``.
 
-Self-contained on purpose (only ``errors`` and ``serialization`` from modelcare), so the Lambda zip
-and the SageMaker model tarball can ship it without the rest of the package.
+Self-contained on purpose (only ``errors``, ``ml.serialization`` and ``ml.calibration`` from modelcare), so
+the Lambda zip and the SageMaker model tarball can ship it without the rest of the package.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from include.modelcare.errors import ModelcareError
+from include.modelcare.ml.calibration import Calibrator
 from include.modelcare.ml.serialization import load_model
 
 log = logging.getLogger(__name__)
@@ -39,14 +40,16 @@ class ModelUnavailable(ModelcareError):
 
 @dataclass(frozen=True)
 class FeatureSchema:
-    """What a served model expects and how it decides: name, version, feature columns, and the version's
-    decision threshold (binary classifiers; None: the estimator's own ``predict``, i.e. 0.5)."""
+    """What a served model expects and how it decides: name, version, feature columns, the version's
+    calibrator (binary classifiers registered with one; ``ml.calibration``) and its decision threshold
+    (on the calibrated scale when there is a calibrator; None: the estimator's own ``predict``, i.e. 0.5)."""
 
     model: str
     version: str
     numerical: tuple[str, ...]
     categorical: tuple[str, ...]
     threshold: float | None = None
+    calibration: Calibrator | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -57,7 +60,8 @@ class FeatureSchema:
     def from_dict(
         cls, raw: Mapping[str, Any], *, model: str | None = None, version: str | None = None
     ) -> FeatureSchema:
-        """From ``{"model", "version", "numerical": [...], "categorical": [...]}`` (``features`` may nest them)."""
+        """From ``{"model", "version", "numerical": [...], "categorical": [...]}`` (``features`` may nest them),
+        with optional ``threshold`` and ``calibration`` (``{"x": [...], "y": [...]}`` knots), either level."""
         features = raw.get("features", raw)
         if not isinstance(features, Mapping):
             raise ModelUnavailable("feature schema: 'features' must be an object")
@@ -72,12 +76,18 @@ class FeatureSchema:
             isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < 1
         ):
             raise ModelUnavailable(f"feature schema: threshold must be a number between 0 and 1, got {threshold!r}")
+        knots = raw.get("calibration", features.get("calibration"))
+        try:
+            calibration = None if knots is None else Calibrator.from_dict(knots)
+        except ValueError as exc:  # also a calibration that is not an object
+            raise ModelUnavailable(f"feature schema: calibration refused: {exc}") from None
         return cls(
             model=str(model or raw.get("model") or "model"),
             version=str(version or raw.get("version") or "unknown"),
             numerical=tuple(numerical),
             categorical=tuple(categorical),
             threshold=None if threshold is None else float(threshold),
+            calibration=calibration,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +99,8 @@ class FeatureSchema:
         }
         if self.threshold is not None:
             out["threshold"] = self.threshold
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.knots()
         return out
 
 
@@ -239,25 +251,43 @@ class ServedModel:
         return frame
 
     @property
+    def is_binary(self) -> bool:
+        """A classifier of two classes: the only kind with a threshold and a calibrator."""
+        return self.is_classifier and len(getattr(self.pipeline, "classes_", ())) == 2
+
+    @property
+    def calibration(self) -> Calibrator | None:
+        """The calibrator applied to the positive-class score (binary classifiers with one in their schema)."""
+        return self.schema.calibration if self.is_binary else None
+
+    @property
     def threshold(self) -> float | None:
-        """The decision threshold applied (binary classifiers with one in their schema), else None."""
-        classes = getattr(self.pipeline, "classes_", ())
-        return self.schema.threshold if self.is_classifier and len(classes) == 2 else None
+        """The decision threshold applied (binary classifiers with one in their schema), else None; with a
+        calibrator but no threshold, the raw 0.5 carried to the calibrated scale (as evaluation does)."""
+        if not self.is_binary:
+            return None
+        if self.schema.threshold is None and self.schema.calibration is not None:
+            return self.schema.calibration.threshold(None)
+        return self.schema.threshold
 
     def predict(self, records: Any) -> dict[str, Any]:
-        """``{"model", "version", "predictions": [...], "scores": [...], "threshold"}`` (scores for classifiers).
+        """``{"model", "version", "predictions": [...], "scores": [...], "threshold", "calibrated"}`` (the last
+        three for classifiers).
 
-        Binary classifier with a threshold (the version's, tuned on its training data): a record is the
-        positive class when its score is ``>= threshold``, and the answer says which threshold decided.
-        Without one, the estimator's ``predict`` (0.5). Scores never depend on the threshold.
+        Binary classifier with a calibrator: the score is the calibrated positive-class probability (what the
+        gate scored and the performance estimate reads). With a threshold (the version's, on that scale): a
+        record is the positive class when its score is ``>= threshold``, and the answer says which threshold
+        decided. Without either, the estimator's ``predict`` (0.5). Scores never depend on the threshold.
         """
         import numpy as np
 
         frame = self.frame(records)
         answer: dict[str, Any] = {"model": self.schema.model, "version": self.schema.version}
-        threshold = self.threshold
+        threshold, calibration = self.threshold, self.calibration
         if self.is_classifier:
             scores = self.pipeline.predict_proba(frame)[:, -1]  # classes_ sorted: last is positive
+            if calibration is not None:
+                scores = calibration.apply(scores)
             if threshold is None:
                 predictions = self.pipeline.predict(frame)
             else:
@@ -268,4 +298,5 @@ class ServedModel:
         if self.is_classifier:
             answer["scores"] = [float(p) for p in scores]
             answer["threshold"] = threshold
+            answer["calibrated"] = calibration is not None
         return answer

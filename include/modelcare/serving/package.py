@@ -9,9 +9,10 @@ gzip header without time/name.
 Which modelcare files go in is derived, not listed: ``module_closure`` starts at the entry module and
 follows every ``include.*`` import (module level and inside functions; ``if TYPE_CHECKING:`` blocks
 never run, so they are skipped), adding each package's ``__init__.py``. It refuses to package anything
-outside ``serving/``, ``ml/serialization.py``, ``errors.py`` and package ``__init__``s: an import of
-training, Great Expectations or Evidently code from a serving module fails the build instead of
-shipping (or breaking) an endpoint. The packages are content-hashed downstream, so any change to the
+outside ``serving/``, ``ml/serialization.py`` (the model file format), ``ml/calibration.py`` (the version's
+calibrator, one implementation for gate, estimate and serving), ``errors.py`` and package ``__init__``s:
+an import of training, Great Expectations or Evidently code from a serving module fails the build instead
+of shipping (or breaking) an endpoint. The packages are content-hashed downstream, so any change to the
 shipped files (a docstring of an ``__init__.py`` included) gives new endpoint configs / Lambda versions.
 """
 
@@ -42,6 +43,7 @@ _FIRST_PARTY = "include"
 SERVABLE: tuple[str, ...] = (
     "include/modelcare/serving/",
     "include/modelcare/ml/serialization.py",
+    "include/modelcare/ml/calibration.py",
     "include/modelcare/errors.py",
 )
 """Repository paths (prefixes) a serving package may hold, besides package ``__init__.py`` files."""

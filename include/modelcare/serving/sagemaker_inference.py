@@ -1,7 +1,8 @@
 """SageMaker scikit-learn container hooks (shipped as ``code/inference.py`` in the model tarball).
 
 ``model_dir`` holds ``model.skops`` and ``serving.json``: ``{"model", "version", "sha256",
-"features": {"numerical": [...], "categorical": [...]}, "max_rows"}``. The model is refused unless
+"features": {"numerical": [...], "categorical": [...]}, "max_rows"}``, with the version's ``threshold`` and
+``calibration`` knots when it has them (``model.FeatureSchema``). The model is refused unless
 its sha256 matches. Requests: ``application/json`` (``{"instances": [...]}`` or a list of records)
 or ``text/csv`` with a header row naming the columns. Responses: JSON.
 The hooks are ``model_fn`` and ``transform_fn``. Why ``transform_fn`` and not input/predict/output: the

@@ -7,8 +7,11 @@ plain boto3 client that honours the standard AWS environment (``AWS_ENDPOINT_URL
 
 from __future__ import annotations
 
+import builtins
+import datetime as dt
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +51,16 @@ def env_s3_client() -> S3Client:
     import boto3
 
     return boto3.client("s3")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One listed object: its URI, ETag, size in bytes and last-modified time (UTC)."""
+
+    uri: str
+    etag: str
+    size: int
+    modified: dt.datetime
 
 
 class ObjectStore:
@@ -116,6 +129,28 @@ class ObjectStore:
         except self.s3.exceptions.NoSuchBucket:
             raise DataNotFound(f"{prefix_uri}: no such bucket {bucket!r}") from None
         return sorted(uris)
+
+    def listing(self, prefix_uri: str) -> builtins.list[ObjectInfo]:
+        """Every object under a prefix with its ETag, size and last-modified time (local files: mtime, and a
+        size-and-mtime token for the ETag). One listing answers "what changed since", without reading."""
+        if not is_s3(prefix_uri):
+            out = []
+            for uri in self.list(prefix_uri):
+                stat = Path(uri).stat()
+                modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
+                out.append(ObjectInfo(uri, f"{stat.st_size}-{stat.st_mtime_ns}", stat.st_size, modified))
+            return out
+        bucket, prefix = split_s3(prefix_uri)
+        infos: builtins.list[ObjectInfo] = []
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                infos.extend(
+                    ObjectInfo(f"s3://{bucket}/{o['Key']}", o["ETag"], int(o["Size"]), o["LastModified"])
+                    for o in page.get("Contents", [])
+                )
+        except self.s3.exceptions.NoSuchBucket:
+            raise DataNotFound(f"{prefix_uri}: no such bucket {bucket!r}") from None
+        return sorted(infos, key=lambda i: i.uri)
 
     # -- writing -----------------------------------------------------------------
     def write_bytes(self, uri: str, data: bytes, *, content_type: str | None = None) -> None:

@@ -32,6 +32,7 @@ from include.modelcare.tasks.deploy_common import (
     run_folder,
     slug,
 )
+from include.modelcare.tasks.metrics import publish_serving_version
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ def roll_back(model: str, context: Mapping[str, Any]) -> None:
 
 # -- 6. alert ---------------------------------------------------------------------------------------------------
 def alert_deployed(model: str, context: Mapping[str, Any]) -> dict[str, str]:
-    """Email + SNS: deployed vN (previous vM) with a link to the run."""
+    """Email + SNS: deployed vN (previous vM) with a link to the run; then ``ServingVersion`` to CloudWatch
+    (here, not in promote: a CloudWatch failure must not roll back a deployment that succeeded)."""
     config, run, store = task_setup(model, context)
     plan = read_plan(context)
     promoted = context["ti"].xcom_pull(task_ids=PROMOTE)
@@ -186,4 +188,6 @@ def alert_deployed(model: str, context: Mapping[str, Any]) -> dict[str, str]:
         report_uri=promoted.get("record"),
         run_url=run.run_url,
     )
-    return send_alert(alert, config, store, context)
+    sent = send_alert(alert, config, store, context)
+    publish_serving_version(config, store, run, plan.version, plan.aws_conn_id)  # after the alert: no rollback
+    return sent

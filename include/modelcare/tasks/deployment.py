@@ -25,6 +25,7 @@ from include.modelcare.deploy.targets.base import Step, TargetKind, configured_k
 from include.modelcare.deploy.targets.lambda_alias import SHIFT_LAMBDA
 from include.modelcare.deploy.targets.sagemaker import DEPLOY_ENDPOINT, PREPARE_ENDPOINT, WAIT_ENDPOINT
 from include.modelcare.errors import ModelcareError
+from include.modelcare.ml.calibration import stored_calibrator
 from include.modelcare.ml.threshold import stored_threshold
 from include.modelcare.tasks.context import RunInfo, task_setup
 from include.modelcare.tasks.deploy_common import (
@@ -151,6 +152,11 @@ def resolve_version(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     except ModelcareError as exc:
         raise refuse(f"{config.name} {record.version_id}: artifact check failed: {exc}") from None
 
+    try:  # served with the version: its calibrator (None for versions registered before calibration)
+        calibrator = stored_calibrator(record.metadata)
+    except ValueError as exc:
+        raise refuse(f"{config.name} {record.version_id}: its stored calibration is unusable: {exc}") from None
+
     emulated = embedded_endpoint(config.airflow.aws_conn_id)
     production = registry.alias(PRODUCTION)
     settings = kind.settings(config) or {}
@@ -170,6 +176,7 @@ def resolve_version(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
             "features": record.metadata.get("features")
             or {"numerical": config.data.features.numerical, "categorical": config.data.features.categorical},
             "threshold": stored_threshold(record.metadata),
+            "calibration": calibrator.knots() if calibrator is not None else None,
             "previous": Live(version=None, ref=None, exists=False),  # filled in below, from the target
             "production": production.version if production is not None else None,
             "reason": str(params.get("reason") or "manual"),

@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 from include.modelcare.config.schema import ModelConfig
 from include.modelcare.errors import DataError, DataNotFound, ValidationFailed
 from include.modelcare.operators.alerts import Alert, send_alert
-from include.modelcare.policy import lower_is_better, performance_decay
 from include.modelcare.storage.objects import ObjectStore
 from include.modelcare.tasks.boundary import task_boundary
 from include.modelcare.tasks.context import RunInfo, task_setup
@@ -151,7 +150,10 @@ def validate_batch(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
         headline = f"unreadable batch: {names} not {config.data.format} (the model reads {config.data.format} files)"
         _reject(config, run, store, {**batch, "success": False, "rows": 0, "headline": headline}, ids)
     try:
-        frame, files = read_files(located["files"], config.data.format, store)
+        # Text features as pandas categories: validation and drift read codes, not 1M Python strings (issue 13)
+        frame, files = read_files(
+            located["files"], config.data.format, store, categories=config.data.features.categorical
+        )
     except DataError as exc:  # zero rows, truncated or random bytes, another format under the right name
         headline = f"unreadable batch: {exc}"
         _reject(config, run, store, {**batch, "success": False, "rows": 0, "headline": headline}, ids)
@@ -193,17 +195,20 @@ def _reject(
     raise ValidationFailed(reason["message"], summary=reason)
 
 
-def validated_batch(config: ModelConfig, day: dt.date, store: ObjectStore) -> Any:
+def validated_batch(config: ModelConfig, day: dt.date, store: ObjectStore, columns: list[str] | None = None) -> Any:
     """The batch exactly as validated: the files its validation result lists, each unchanged since
-    (``DataError`` otherwise). Files added to the folder after validation are not part of it."""
-    import pandas as pd
-
-    from include.modelcare.storage.tables import parse_bytes, read_validated, validated_files
+    (``DataError`` otherwise). Files added to the folder after validation are not part of it.
+    ``columns``: read only these (drift reads the features alone); text features come as categories."""
+    from include.modelcare.storage.tables import concat_frames, parse_bytes, read_validated, validated_files
 
     result = store.read_json(config.paths.validation_result(day))
     files = validated_files(result, store, config.paths.incoming(day), config.data.format)
-    frames = [parse_bytes(raw, config.data.format, uri) for uri, raw in read_validated(files, store)]
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    text = config.data.features.categorical
+    frames = [
+        parse_bytes(raw, config.data.format, uri, columns=columns, categories=text)
+        for uri, raw in read_validated(files, store)
+    ]
+    return concat_frames(frames, text)
 
 
 def _read_reference(config: ModelConfig, run: RunInfo, store: ObjectStore) -> Any:
@@ -225,7 +230,7 @@ def measure_drift(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     config, run, store = task_setup(model, context)
     located = context["ti"].xcom_pull(task_ids=RESOLVE_BATCH, key="batch")
     reference, ref_uri = load_reference(config, run, store)
-    current = validated_batch(config, run.day, store)
+    current = validated_batch(config, run.day, store, columns=config.data.features.all)
     result, snapshot = compute_drift(current, reference, config.data.features, config.drift, name=config.name)
     prediction = prediction_drift(config, store, reference, current)
 
@@ -270,14 +275,6 @@ def production_model(config: ModelConfig, store: ObjectStore) -> tuple[Any, int]
     return registry.load_model(production.version), production.version
 
 
-def _stored_threshold(config: ModelConfig, store: ObjectStore, version: int) -> float | None:
-    """The version's decision threshold from its registry metadata (None: 0.5, the estimator's predict)."""
-    from include.modelcare.ml.threshold import stored_threshold
-    from include.modelcare.registry.factory import open_registry
-
-    return stored_threshold(open_registry(config, store).get(version).metadata)
-
-
 def _scores(model: Any, frame: Any, config: ModelConfig) -> Any:
     features = frame[config.data.features.all]
     if config.task == "classification":
@@ -315,44 +312,7 @@ def prediction_drift(config: ModelConfig, store: ObjectStore, reference: Any, cu
     }
 
 
-@task_boundary
-def check_performance(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
-    """Performance decay: the production model's metric on this batch once its labels have arrived."""
-    import pandas as pd
-
-    from include.modelcare.ml.evaluation import evaluate
-    from include.modelcare.storage.tables import data_files, parse_bytes, read_table
-
-    config, run, store = task_setup(model, context)
-    metric = config.performance.metric or config.primary_metric
-    labels_uri = config.paths.labels(run.day)
-    outcome: dict[str, Any] = {"metric": metric, "floor": config.performance.floor, "decayed": False}
-    loaded = production_model(config, store)
-    if loaded is None:
-        return {**outcome, "status": "no production model yet"}
-    files = data_files(store, labels_uri, config.data.format)
-    if not files:
-        return {**outcome, "status": f"no labels yet at {labels_uri}"}
-    production, version = loaded
-    labels = pd.concat([parse_bytes(store.read_bytes(f), config.data.format, f) for f in files], ignore_index=True)
-    batch = read_table(config.paths.incoming(run.day), config.data.format, store)
-    batch = batch.drop(columns=[config.data.target], errors="ignore")
-    joined = batch.merge(labels[[config.data.id_column, config.data.target]], on=config.data.id_column)
-    threshold = _stored_threshold(config, store, version)  # classes as the version decides them (its threshold)
-    value = evaluate(production, joined, config, threshold=threshold)[metric]
-    floor = config.performance.floor
-    verdict = performance_decay(metric, value, floor, lower_better=lower_is_better(metric))
-    outcome.update(
-        status="measured",
-        version=version,
-        value=value,
-        rows=len(joined),
-        decayed=verdict.decayed,
-        reason=f"production v{version} {verdict.reason}",
-    )
-    store.write_json(config.paths.reports(run.day) + "performance.json", {**outcome, "labels": files})
-    log.info("%s %s: production v%d %s %.4f (floor %s)", config.name, run.day, version, metric, value, floor)
-    return outcome
+# -- 3b. performance (late labels, rolling window, estimate): ``tasks.performance`` ------------------------
 
 
 # -- 4. decide and 5. act: ``tasks.monitoring_decide`` (the incident decision, its alert, the request) --------

@@ -104,6 +104,7 @@ def alert_drift(model: str, context: Mapping[str, Any]) -> dict[str, str]:
     """The incident's alert (opened, escalated, needs a person, closed), sent once per incident and event."""
     config, run, store = task_setup(model, context)
     drift = context["ti"].xcom_pull(task_ids=MEASURE_DRIFT)
+    performance = context["ti"].xcom_pull(task_ids=CHECK_PERFORMANCE)
     raw = context["ti"].xcom_pull(task_ids=DECIDE, key="decision") or {}
     decision = IncidentDecision.from_dict(raw) if raw.get("action") else None
     event = (decision.event if decision else None) or "opened"
@@ -120,6 +121,7 @@ def alert_drift(model: str, context: Mapping[str, Any]) -> dict[str, str]:
                 "critical_drifted": ", ".join(drift["critical_drifted"]) or "-",
                 "prediction_drift": _describe_prediction_drift(drift.get("prediction_drift")),
                 "retraining": "requested" if raw.get("retrain") else ("a person" if raw.get("person") else "not now"),
+                **performance_figures(config, performance),
             }
         )
     alert = Alert(
@@ -145,6 +147,53 @@ def _describe_prediction_drift(prediction: Mapping[str, Any] | None) -> str:
         f"{prediction['mean_current']:.3f} ({prediction['method']} {prediction['score']:.3g}, "
         f"threshold {prediction['threshold']:.3g})"
     )
+
+
+def performance_figures(config: ModelConfig, performance: Mapping[str, Any] | None) -> dict[str, str]:
+    """The alert's two performance lines: the latest realised value (its batch, version and the rolling
+    window), and this batch's *estimate*, labelled as such, or why there is none (``check_performance``'s XCom)."""
+    if not performance:
+        missing = "- (check_performance returned nothing)"
+        return {"performance (realised)": missing, "performance (estimated)": missing}
+    metric = performance.get("metric") or config.performance.metric or config.primary_metric
+    latest = performance.get("latest_realised")
+    raw_window = performance.get("window")
+    window: Mapping[str, Any] = raw_window if isinstance(raw_window, Mapping) else {}
+    if latest and isinstance(latest.get("value"), int | float):
+        realised = f"{metric} {latest['value']:.4f} on the labels of {latest.get('day')} (v{latest.get('version')})"
+        if performance.get("status") == "measured" and isinstance(performance.get("value"), int | float):
+            verdict = "below the floor" if performance.get("decayed") else "within the floor"
+            realised += f"; rolling window {performance['value']:.4f} over {window.get('text')}, {verdict}"
+        else:
+            realised += f"; {performance.get('status') or 'no rolling window'}"
+        realised += f" (floor {config.performance.floor})"
+    else:
+        realised = f"none yet ({performance.get('status') or 'no labels scored'})"
+    return {
+        "performance (realised)": realised,
+        "performance (estimated)": _describe_estimate(performance),
+    }
+
+
+def _describe_estimate(performance: Mapping[str, Any]) -> str:
+    """This batch's estimate (CBPE, before labels), or why there is none: regression, no production model,
+    a version registered before calibration."""
+    estimate = performance.get("estimate")
+    if estimate and isinstance(estimate.get("value"), int | float):
+        rows = estimate.get("rows")
+        text = (
+            f"estimated, not measured: {estimate.get('metric') or 'metric'} {estimate['value']:.4f} for this batch "
+            f"(CBPE on v{estimate.get('version')}'s calibrated probabilities, "
+            f"{f'{rows:,}' if isinstance(rows, int) else '-'} rows, no labels yet"
+        )
+        if estimate.get("labels_expected_by"):
+            text += f"; labels expected by {estimate['labels_expected_by']}"
+        warning = performance.get("estimate_warning") or {}
+        return text + (f"): {warning['reason']}" if warning.get("below") and warning.get("reason") else ")")
+    if estimate:
+        return f"no estimate: {estimate.get('note') or 'not estimated'}"
+    # check_performance records an estimate (or why there is none) whenever there is a production version
+    return "no estimate: no production model yet" if performance.get("version") is None else "no estimate recorded"
 
 
 def retrain_dag_id(model: str) -> str:

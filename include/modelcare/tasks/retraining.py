@@ -24,7 +24,14 @@ from include.modelcare.registry.factory import open_registry
 from include.modelcare.storage.objects import ObjectStore
 from include.modelcare.tasks.boundary import task_boundary
 from include.modelcare.tasks.context import RunInfo, task_setup
-from include.modelcare.tasks.training_set import BATCH_DAY, hyperparameters, run_key, run_slug, split_holdout
+from include.modelcare.tasks.training_set import (
+    BATCH_DAY,
+    code_version,
+    hyperparameters,
+    run_key,
+    run_slug,
+    split_holdout,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,15 +150,17 @@ def collect_sagemaker_model(model: str, context: Mapping[str, Any]) -> dict[str,
 # -- 3. evaluate and gate ----------------------------------------------------------------------------
 @task_boundary
 def evaluate_candidate(model: str, context: Mapping[str, Any], train_task: str) -> dict[str, Any]:
-    """Decision threshold (tuned on the training part), then the metrics of the candidate and of the
-    production model (champion, at ITS stored threshold) on the same holdout; the gate with its guardrails."""
+    """Decision threshold (tuned on the training part), the calibrator (fitted on the holdout,
+    ``tasks.retraining_calibration``), then the metrics of the candidate as it will be served and of the
+    production model (champion, with ITS stored calibrator and threshold) on the same holdout; the gate."""
     from include.modelcare.ml.evaluation import evaluate
     from include.modelcare.ml.serialization import load_model
-    from include.modelcare.ml.threshold import choose_threshold, stored_threshold
+    from include.modelcare.ml.threshold import choose_threshold
     from include.modelcare.policy import gate
     from include.modelcare.storage.tables import read_table
+    from include.modelcare.tasks.retraining_calibration import calibrate_candidate, score_champion
 
-    config, _, store = task_setup(model, context)
+    config, run, store = task_setup(model, context)
     assembled = context["ti"].xcom_pull(task_ids=ASSEMBLE)
     trained = context["ti"].xcom_pull(task_ids=train_task)
     dataset = read_table(assembled["dataset_uri"], "parquet", store)
@@ -160,31 +169,27 @@ def evaluate_candidate(model: str, context: Mapping[str, Any], train_task: str) 
     target = config.data.target
     train_mean = float(train[target].mean()) if config.task == "regression" else None
     candidate = load_model(store.read_bytes(trained["model_uri"]))
-    candidate_metrics = evaluate(candidate, holdout, config, threshold=threshold.value, train_mean=train_mean)
+    folder = config.paths.training_run(run_slug(run))
+    calibration = calibrate_candidate(config, candidate, holdout, threshold.value, store=store, folder=folder)
+    candidate_metrics = evaluate(  # as it will be served: calibrated scores, the calibrated threshold
+        candidate,
+        holdout,
+        config,
+        threshold=calibration.threshold,
+        train_mean=train_mean,
+        calibrator=calibration.calibrator,
+    )
 
-    registry = open_registry(config, store)
-    production = registry.alias("production")
-    champion_metrics = None
-    champion_version = None
-    champion_threshold = None
-    if production is not None:
-        champion_version = production.version
-        champion_threshold = stored_threshold(registry.get(production.version).metadata)
-        champion_metrics = evaluate(
-            registry.load_model(production.version),
-            holdout,
-            config,
-            threshold=champion_threshold,
-            train_mean=train_mean,
-        )
+    champion = score_champion(config, open_registry(config, store), holdout, train_mean=train_mean)
     classes = int(holdout[target].nunique()) if config.task == "classification" else None
-    decision = gate(config, candidate_metrics, champion_metrics, classes=classes)  # logs its verdict
+    decision = gate(config, candidate_metrics, champion["champion"], classes=classes)  # logs its verdict
     return {
         "candidate": candidate_metrics,
-        "champion": champion_metrics,
-        "champion_version": champion_version,
+        **champion,  # champion (metrics), champion_version, champion_threshold, champion_calibrated
         "threshold": threshold.to_dict(),
-        "champion_threshold": champion_threshold,
+        "served_threshold": calibration.threshold,
+        "calibration": calibration.summary,
+        "calibration_note": calibration.note,
         "holdout_days": sorted(holdout[BATCH_DAY].unique().tolist()),
         "holdout_rows": len(holdout),
         "gate": decision.to_dict(),
@@ -193,9 +198,10 @@ def evaluate_candidate(model: str, context: Mapping[str, Any], train_task: str) 
 
 def gate_figures(evaluated: Mapping[str, Any]) -> dict[str, str]:
     """Every gate metric of the candidate beside the champion's (same holdout rows), the rule it had to meet,
-    and both decision thresholds: what the registration e-mail and the approval request show."""
+    both decision thresholds and the calibration: what the registration e-mail and the approval request show."""
     from include.modelcare.guardrails import gate_rows
     from include.modelcare.ml.threshold import threshold_text
+    from include.modelcare.tasks.retraining_calibration import calibration_figure
 
     figures: dict[str, str] = {}
     for row in gate_rows(evaluated["candidate"], evaluated.get("champion"), evaluated.get("gate")):
@@ -203,11 +209,16 @@ def gate_figures(evaluated: Mapping[str, Any]) -> dict[str, str]:
         verdict = {None: "", True: ": holds", False: ": FAILED"}[row["passed"]]
         rule = f" [{row['rule']}{verdict}]" if row["rule"] else ""
         figures[f"candidate {row['metric']}"] = f"{row['candidate']:.4f}{beside}{rule}"
-    mine = (evaluated.get("threshold") or {}).get("value")
+    raw = (evaluated.get("threshold") or {}).get("value")
+    mine = evaluated.get("served_threshold", raw)
     theirs = evaluated.get("champion_threshold")
     if mine is not None or theirs is not None:
         beside = f" (champion {threshold_text(theirs)})" if evaluated.get("champion") else ""
-        figures["decision threshold"] = f"{threshold_text(mine)}{beside}"
+        scale = f" calibrated (raw {threshold_text(raw)})" if evaluated.get("calibration") else ""
+        figures["decision threshold"] = f"{threshold_text(mine)}{scale}{beside}"
+    calibration = calibration_figure(evaluated)
+    if calibration is not None:
+        figures["calibration"] = calibration
     rows = evaluated.get("holdout_rows")
     days = ", ".join(map(str, evaluated.get("holdout_days") or []))
     figures["holdout"] = f"{rows:,} rows of {days}" if rows else days
@@ -215,29 +226,12 @@ def gate_figures(evaluated: Mapping[str, Any]) -> dict[str, str]:
 
 
 # -- 4. register --------------------------------------------------------------------------------------
-def code_version() -> str | None:
-    """The git commit of the bundle when it is a checkout (None otherwise)."""
-    import subprocess
-    from pathlib import Path
-
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
 @task_boundary
 def register_candidate(model: str, context: Mapping[str, Any], train_task: str) -> dict[str, Any]:
-    """Register the candidate (also a rejected one, for the audit trail) with metadata and lineage."""
+    """Register the candidate (also a rejected one, for the audit trail) with metadata and lineage; a
+    calibrated one with its calibrator and both thresholds (``threshold`` calibrated, ``raw_threshold``)."""
     from include.modelcare.storage.tables import read_table
+    from include.modelcare.tasks.retraining_calibration import registered_calibration
 
     config, run, store = task_setup(model, context)
     ti = context["ti"]
@@ -273,7 +267,7 @@ def register_candidate(model: str, context: Mapping[str, Any], train_task: str) 
         },
         "holdout_days": evaluated["holdout_days"],
         "metrics": {"candidate": evaluated["candidate"], "champion": evaluated["champion"]},
-        "threshold": (evaluated.get("threshold") or {}).get("value"),
+        **registered_calibration(evaluated, store),  # threshold, raw_threshold, calibration, calibration_note
         "threshold_choice": evaluated.get("threshold"),
         "champion_threshold": evaluated.get("champion_threshold"),
         "primary_metric": config.primary_metric,

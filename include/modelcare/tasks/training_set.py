@@ -2,7 +2,8 @@
 
 Split from ``tasks.retraining`` (the train/evaluate/register/hand-off bodies), which reads what this
 module writes: ``dataset.parquet`` and ``manifest.json`` in the run's training folder. The window itself
-is a pure decision (``policy.training_window``); this module does the I/O around it.
+is a pure decision (``policy.training_window``); this module does the I/O around it. It also holds the
+run's identity for lineage (``run_key``, ``run_slug``, ``code_version``), which both modules record.
 """
 
 from __future__ import annotations
@@ -38,6 +39,25 @@ def run_key(run: RunInfo) -> str:
 def run_slug(run: RunInfo) -> str:
     """The run id as a safe S3 path segment."""
     return re.sub(r"[^A-Za-z0-9._=-]", "_", run.run_id)
+
+
+def code_version() -> str | None:
+    """The git commit of the bundle when it is a checkout (None otherwise)."""
+    import subprocess
+    from pathlib import Path
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def hyperparameters(config: ModelConfig, run: RunInfo) -> dict[str, Any]:

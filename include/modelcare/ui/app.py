@@ -25,9 +25,11 @@ from typing import Any, TypeVar
 from include.modelcare.config.catalog import load_catalog
 from include.modelcare.config.schema import ModelConfig
 from include.modelcare.errors import DataError, DataNotFound, ModelcareError
+from include.modelcare.performance.series import ESTIMATED, REALISED, read_records
 from include.modelcare.quality.drift import share_drifted_of
 from include.modelcare.registry.reader import Problem, json_object
-from include.modelcare.ui.pages import DATA_HTML_HEADERS, PREFIX, model_html, overview_html
+from include.modelcare.ui.pages import DATA_HTML_HEADERS, PAGE_CSP, PREFIX, model_html, overview_html
+from include.modelcare.ui.performance import performance_view
 
 __all__ = [  # PREFIX (where the plugin mounts the app) and the pages are re-exported
     "DATA_HTML_HEADERS",
@@ -69,6 +71,8 @@ class ModelState:
     quarantined: list[str]  # dates of quarantined batches, newest first
     warnings: list[Problem] = field(default_factory=list)  # objects skipped because they could not be used
     incidents: list[dict[str, Any]] = field(default_factory=list)  # incidents.policy.Incident dicts, oldest first
+    realised: list[dict[str, Any]] = field(default_factory=list)  # performance records, oldest batch first
+    estimated: list[dict[str, Any]] = field(default_factory=list)
     read_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -166,6 +170,10 @@ def read_model(config: ModelConfig, store: Any, registry_factory: Callable[[Mode
         quarantined=_dates(store, f"{paths.root}/quarantine/", problems),
         warnings=problems,
         incidents=_tolerant(problems, paths.incidents(), functools.partial(_incidents, config, store), []),
+        realised=_tolerant(problems, paths.performance(), functools.partial(read_records, config, store, REALISED), []),
+        estimated=_tolerant(
+            problems, paths.performance(), functools.partial(read_records, config, store, ESTIMATED), []
+        ),
     )
     for problem in state.warnings:
         log.warning("%s: registry page skipped %s: %s", config.name, problem.key, problem.reason)
@@ -325,6 +333,13 @@ def detail(state: ModelState) -> dict[str, Any]:
         "latest_report": state.reports[0]["day"] if state.reports else None,
         "quarantined": state.quarantined[:10],
         "incidents": list(reversed(state.incidents)),
+        "performance": performance_view(
+            state.config,
+            state.realised,
+            state.estimated,
+            state.versions,
+            state.aliases["production"].version if "production" in state.aliases else None,
+        ),
     }
 
 
@@ -342,6 +357,8 @@ def create_app(index: RegistryIndex | None = None) -> Any:
     async def no_sniffing(request: Any, call_next: Any) -> Any:
         response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Content-Security-Policy", PAGE_CSP)  # the drift report sets its own
         return response
 
     def state_or_404(name: str) -> ModelState:

@@ -8,8 +8,12 @@ naming the key, so a bad object is visible without hiding the rest.
 
 from __future__ import annotations
 
-import html
 from typing import Any
+
+from include.modelcare.ui.escaping import esc as _e
+from include.modelcare.ui.escaping import fmt as _fmt
+from include.modelcare.ui.performance import STYLE as PERFORMANCE_STYLE
+from include.modelcare.ui.performance import performance_html
 
 PREFIX = "/modelcare"
 
@@ -21,14 +25,7 @@ th,td{border-bottom:1px solid #d9e2ec;padding:4px 10px;text-align:left;font-size
 h1{font-size:22px}h2{font-size:18px;margin-top:24px}a{color:#1d4ed8}
 iframe{width:100%;height:640px;border:1px solid #d9e2ec}.warning td{color:#b54708;background:#fffaeb}
 """
-
-
-def _e(value: Any) -> str:
-    return html.escape("-" if value is None else str(value))
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+_STYLE += PERFORMANCE_STYLE
 
 
 def _page(title: str, body: str) -> str:
@@ -117,6 +114,7 @@ def model_html(data: dict[str, Any]) -> str:
         f"last monitoring: {_e(data['monitoring']['verdict'])} ({_e(data['monitoring']['day'])})</p>",
         _warnings_table(data.get("warnings") or []),
         incidents_html(data.get("incidents") or []),
+        performance_html(data["performance"]) if data.get("performance") else "",
         "<h2>Versions</h2><table><tr><th>version</th><th>status</th><th>"
         f"{_e(data['metric'])}</th><th>champion at registration</th><th>training window</th><th>created</th>"
         "<th>created by</th></tr>",
@@ -246,6 +244,12 @@ def _gate_table(row: dict[str, Any]) -> str:
     return "".join(lines)
 
 
+PAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+)
+"""CSP of the registry's own pages: they run no script at all (tables and inline SVG rendered on the server;
+every data-derived string escaped), so a value that slipped through escaping still could not run."""
 DATA_HTML_HEADERS = {"Content-Security-Policy": "sandbox allow-scripts", "X-Content-Type-Options": "nosniff"}
 """Headers of every response whose bytes come from data: a sandbox CSP gives the document an opaque origin."""
 

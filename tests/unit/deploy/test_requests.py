@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from include.modelcare.config.schema import LambdaSettings
+from include.modelcare.config.deploy import LambdaSettings
 from include.modelcare.deploy import requests as rq
 from include.modelcare.deploy.alarms import firing_alarms
 from include.modelcare.deploy.plan import Live

@@ -13,9 +13,10 @@ import yaml
 from include.modelcare.config.schema import ModelConfig
 from include.modelcare.dev.simulate import generate_batch
 from include.modelcare.errors import TrainingError
+from include.modelcare.ml.calibration import Calibrator, fit_calibrator
 from include.modelcare.ml.estimators import METRICS
-from include.modelcare.ml.evaluation import evaluate
-from include.modelcare.ml.training import fit
+from include.modelcare.ml.evaluation import evaluate, positive_scores
+from include.modelcare.ml.training import features_and_target, fit
 from include.modelcare.policy import GateDecision, gate
 from tests.unit.configs import make_config
 
@@ -91,6 +92,8 @@ def test_multiclass_metrics() -> None:
     model, _ = fit(config, {}, generate_batch(600, seed=5))
     metrics = evaluate(model, generate_batch(300, seed=6), config)
     assert metrics["roc_auc"] > 0.8 and metrics["log_loss"] > 0
+    squash = Calibrator(x=(0.0, 1.0), y=(0.2, 0.3))  # binary only: more classes ignore a calibrator
+    assert evaluate(model, generate_batch(300, seed=6), config, calibrator=squash) == metrics
 
 
 def test_regression_metrics() -> None:
@@ -104,6 +107,66 @@ def test_regression_metrics() -> None:
     skilled = evaluate(model, generate_batch(300, seed=8), config, train_mean=train_mean)
     assert list(skilled) == list(METRICS["regression"])
     assert 0.5 < skilled["rmse_skill"] <= 1
+
+
+# -- evaluate through a calibrator ------------------------------------------------------------------------
+def _calibrated(churn_model: tuple[ModelConfig, Any, Any]) -> tuple[Any, Any, Calibrator]:
+    config, model, holdout = churn_model
+    x, y = features_and_target(config, holdout)
+    return x, y, fit_calibrator(positive_scores(model, x), (y == model.classes_[1]).to_numpy())
+
+
+def test_positive_scores_are_the_served_scores(churn_model: tuple[ModelConfig, Any, Any]) -> None:
+    import numpy as np
+
+    model = churn_model[1]
+    x, _, calibrator = _calibrated(churn_model)
+    raw = positive_scores(model, x)
+    assert np.array_equal(raw, model.predict_proba(x)[:, 1])
+    assert np.array_equal(positive_scores(model, x, calibrator), calibrator.apply(raw))
+    regression, _ = fit(gate_config("Ridge"), {}, generate_batch(200, seed=3))
+    with pytest.raises(TrainingError, match="need a binary classifier"):
+        positive_scores(regression, x)
+
+
+def test_a_calibrator_is_applied_before_the_threshold_and_the_scores(
+    churn_model: tuple[ModelConfig, Any, Any],
+) -> None:
+    import numpy as np
+    from sklearn import metrics as skm
+
+    config, model, holdout = churn_model
+    x, y, calibrator = _calibrated(churn_model)
+    raw_threshold = 0.35
+    threshold = calibrator.threshold(raw_threshold)
+    scored = evaluate(model, holdout, config, threshold=threshold, calibrator=calibrator)
+    calibrated = calibrator.apply(model.predict_proba(x)[:, 1])
+    predicted = (calibrated >= threshold).astype(int)
+    assert scored["roc_auc"] == pytest.approx(skm.roc_auc_score(y, calibrated))
+    assert scored["log_loss"] == pytest.approx(skm.log_loss(y, np.column_stack([1 - calibrated, calibrated])))
+    assert scored["accuracy"] == pytest.approx(skm.accuracy_score(y, predicted))
+    assert scored["f1"] == pytest.approx(skm.f1_score(y, predicted))
+    raw = evaluate(model, holdout, config, threshold=raw_threshold)
+    assert scored["log_loss"] < raw["log_loss"]  # fitted on these very rows: better calibrated
+    # no threshold: the raw 0.5 of predict, carried to the calibrated scale
+    plain = evaluate(model, holdout, config, calibrator=calibrator)
+    assert plain == evaluate(model, holdout, config, threshold=calibrator.threshold(None), calibrator=calibrator)
+
+
+def test_an_identity_calibrator_changes_nothing(churn_model: tuple[ModelConfig, Any, Any]) -> None:
+    config, model, holdout = churn_model
+    identity = Calibrator(x=(0.0, 1.0), y=(0.0, 1.0))
+    with_it = evaluate(model, holdout, config, threshold=0.4, calibrator=identity)
+    # the identity map plus the 1e-6 tie-break slope (ml.calibration.TIEBREAK)
+    assert with_it == pytest.approx(evaluate(model, holdout, config, threshold=0.4), abs=1e-6)
+
+
+def test_regression_ignores_a_calibrator() -> None:
+    config = gate_config("Ridge")
+    model, _ = fit(config, {}, generate_batch(300, seed=7))
+    holdout = generate_batch(200, seed=8)
+    squash = Calibrator(x=(0.0, 1.0), y=(0.2, 0.3))
+    assert evaluate(model, holdout, config, calibrator=squash) == evaluate(model, holdout, config)
 
 
 # -- gate -------------------------------------------------------------------------------------------------

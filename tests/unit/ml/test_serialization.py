@@ -307,3 +307,95 @@ def test_a_model_over_the_limit_is_refused_when_it_is_saved(
         ModelFileError, match=r"Pipeline would not load back: .*over the limit of 0\.0 MiB \(1,000 bytes\)"
     ):
         dump_model(fitted["RandomForestClassifier"][1])
+
+
+# A fresh interpreter that imports Airflow first, as a task in a worker does, then saves and loads a model.
+# skops' first import scans every loaded module for ~230 scipy ufuncs; Airflow's deprecated modules
+# answer each lookup with a DeprecatedImportWarning (1,160 with Airflow 3.3.2 and skops 0.16.0).
+_IN_A_WORKER = """
+import json, sys, warnings
+import airflow.sdk  # noqa: F401
+from airflow.utils.deprecation_tools import DeprecatedImportWarning
+from include.modelcare.dev.simulate import generate_batch
+from include.modelcare.ml.serialization import dump_model, load_model
+from sklearn.linear_model import LogisticRegression
+
+frame = generate_batch(200, seed=1)
+model = LogisticRegression().fit(frame[["age", "tenure_months"]], frame["churned"])
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    filters = list(warnings.filters)
+    load_model(dump_model(model))
+    unchanged = warnings.filters == filters
+    getattr(sys.modules["airflow.utils.timezone"], "agm", None)  # the same lookup from our code: still warned
+    warnings.warn("an ordinary warning", UserWarning)
+print(json.dumps({
+    "skops_imported_here": "skops.io" in sys.modules,
+    "filters_restored": unchanged,
+    "warnings": [[w.category.__name__, str(w.message)] for w in seen],
+}))
+"""
+
+
+def test_a_model_saved_inside_airflow_draws_no_deprecated_import_warnings(tmp_path: Path) -> None:
+    """The storm is gone at its source, and the filter is scoped: the same warning from elsewhere still shows."""
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db",
+        "PYTHONWARNINGS": "",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _IN_A_WORKER],
+        check=False,
+        cwd=Path(__file__).resolve().parents[3],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["skops_imported_here"] and out["filters_restored"]
+    categories = [category for category, _ in out["warnings"]]
+    deprecated = [message for category, message in out["warnings"] if category == "DeprecatedImportWarning"]
+    assert len(deprecated) == 1 and "airflow.utils.timezone.agm" in deprecated[0], deprecated[:5]
+    assert "UserWarning" in categories
+
+
+def test_only_airflows_redirect_warning_from_skops_is_silenced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same category from another module, other categories from skops, and FutureWarning itself all surface."""
+    import sys
+    import types
+    import warnings
+
+    from include.modelcare.ml import serialization
+
+    class DeprecatedImportWarning(FutureWarning):
+        pass
+
+    fake = types.ModuleType("airflow.utils.deprecation_tools")
+    fake.DeprecatedImportWarning = DeprecatedImportWarning  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "airflow.utils.deprecation_tools", fake)
+
+    def emit(category: type[Warning], module: str) -> None:
+        warnings.warn_explicit(f"{category.__name__} from {module}", category, f"{module}.py", 1, module=module)
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with serialization._no_airflow_redirect_warnings():
+            emit(DeprecatedImportWarning, "skops.io._utils")  # the storm: silenced
+            emit(DeprecatedImportWarning, "include.modelcare.tasks.retraining")
+            emit(FutureWarning, "skops.io._utils")
+            emit(UserWarning, "skops.io._audit")
+        emit(DeprecatedImportWarning, "skops.io._utils")  # after the block: surfaces again
+    assert [str(w.message) for w in seen] == [
+        "DeprecatedImportWarning from include.modelcare.tasks.retraining",
+        "FutureWarning from skops.io._utils",
+        "UserWarning from skops.io._audit",
+        "DeprecatedImportWarning from skops.io._utils",
+    ]

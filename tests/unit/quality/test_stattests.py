@@ -144,3 +144,34 @@ def test_decide_needs_significance_and_effect() -> None:
     verdicts, level = stattests.decide([1e-9, 1e-9, 0.5, math.nan], [0.3, 0.05, 0.3, 0.3], [0.1] * 4, 0.05, "holm")
     assert verdicts == [True, False, False, False]
     assert level == pytest.approx(0.05 / 2)
+
+
+@pytest.mark.parametrize(
+    ("n_ref", "n_cur", "ties"),
+    [(10_000, 10_001, False), (20_000, 20_000, False), (30_000, 12_345, True), (15_000, 40_000, True)],
+)
+def test_large_sample_statistics_are_ks_2samp_bit_for_bit(n_ref: int, n_cur: int, ties: bool) -> None:
+    """Above ``KS_EXACT_MAX`` rows both statistics come from one merge (``ecdf_grid``): the KS p-value is
+    ``ks_2samp``'s exactly, ties included, and the Wasserstein distance scipy's to rounding."""
+    import numpy as np
+    from scipy.stats import ks_2samp, wasserstein_distance
+
+    rng = _rng(n_ref + n_cur)
+    reference, current = rng.normal(0, 1, n_ref), rng.normal(0.02, 1.1, n_cur)
+    if ties:
+        reference, current = np.round(reference, 1), np.round(current, 1)
+    ref_sorted, cur_sorted = stattests.sorted_finite(reference), stattests.sorted_finite(current)
+    p_value, effect = stattests.numerical_stats(ref_sorted, cur_sorted)
+    assert p_value == float(ks_2samp(reference, current).pvalue)
+    values, ref_cdf, cur_cdf = stattests.ecdf_grid(ref_sorted, cur_sorted)
+    assert stattests.ks_statistic(ref_cdf, cur_cdf) == float(ks_2samp(reference, current).statistic)
+    assert len(values) == len(np.unique(np.concatenate([reference, current])))
+    expected = wasserstein_distance(reference, current) / max(float(np.std(reference)), stattests.STD_FLOOR)
+    assert effect == pytest.approx(expected, rel=1e-12)
+
+
+def test_sorted_finite_keeps_an_all_finite_array_whole() -> None:
+    import numpy as np
+
+    values = np.array([3.0, 1.0, 2.0])
+    assert stattests.sorted_finite(values).tolist() == [1.0, 2.0, 3.0] and values.tolist() == [3.0, 1.0, 2.0]

@@ -431,3 +431,125 @@ def test_the_lambda_environment_carries_the_threshold_only_when_there_is_one() -
     assert plain == {"numerical": ["age"], "categorical": []}  # unchanged for versions without a threshold
     raw = json.loads(rq.lambda_environment({}, **kwargs, threshold=0.3)[rq.ENV_FEATURES])
     assert FeatureSchema.from_dict(raw).threshold == 0.3
+
+
+# -- calibration ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def calibrated(trained: dict[str, Any]) -> dict[str, Any]:
+    """The trained model's calibrator, fitted on rows it never saw, and a schema serving it at threshold 0.3."""
+    from include.modelcare.ml.calibration import fit_calibrator
+    from include.modelcare.ml.evaluation import positive_scores
+    from include.modelcare.ml.training import features_and_target
+
+    config, pipeline = trained["config"], trained["pipeline"]
+    x, y = features_and_target(config, generate_batch(600, seed=2, id_offset=300))
+    calibrator = fit_calibrator(positive_scores(pipeline, x), (y == pipeline.classes_[1]).to_numpy())
+    schema = FeatureSchema.from_dict(
+        {**trained["schema"].to_dict(), "threshold": calibrator.threshold(0.3), "calibration": calibrator.knots()}
+    )
+    return {"calibrator": calibrator, "schema": schema}
+
+
+def test_served_scores_are_calibrated_and_decide_at_the_calibrated_threshold(
+    trained: dict[str, Any], calibrated: dict[str, Any]
+) -> None:
+    import numpy as np
+
+    calibrator, schema = calibrated["calibrator"], calibrated["schema"]
+    assert schema.calibration is not None and schema.calibration.x == calibrator.x
+    frame, pipeline = trained["frame"], trained["pipeline"]
+    records = _records(frame, schema, 80)
+    answer = ServedModel(pipeline, schema).predict(records)
+    raw = pipeline.predict_proba(frame[list(schema.columns)].head(80))[:, 1]
+    expected = calibrator.apply(raw)
+    assert answer["calibrated"] is True and answer["threshold"] == schema.threshold == calibrator.threshold(0.3)
+    assert answer["scores"] == pytest.approx(expected.tolist(), abs=0)
+    assert answer["predictions"] == (expected >= schema.threshold).astype(int).tolist()
+    assert np.all(np.asarray(answer["predictions"])[raw >= 0.3] == 1)  # every raw positive stays positive
+    json.dumps(answer)
+    # a calibrator without a threshold decides at predict's 0.5 carried over, not at 0.5 of calibrated scores
+    plain = FeatureSchema.from_dict({**trained["schema"].to_dict(), "calibration": calibrator.knots()})
+    assert ServedModel(pipeline, plain).predict(records)["threshold"] == calibrator.threshold(None)
+    uncalibrated = _served(trained).predict(records)
+    assert uncalibrated["calibrated"] is False and uncalibrated["scores"] == pytest.approx(raw.tolist())
+
+
+def test_the_served_predictor_is_the_one_evaluation_scores(trained: dict[str, Any], calibrated: dict[str, Any]) -> None:
+    from include.modelcare.ml.evaluation import evaluate, positive_scores
+    from include.modelcare.ml.training import features_and_target
+
+    config, pipeline, schema = trained["config"], trained["pipeline"], calibrated["schema"]
+    holdout = generate_batch(200, seed=9, id_offset=5000)
+    answer = ServedModel(pipeline, schema).predict(_records(holdout, schema, 200))
+    x, y = features_and_target(config, holdout)
+    assert answer["scores"] == pytest.approx(positive_scores(pipeline, x, calibrated["calibrator"]).tolist(), abs=0)
+    served = evaluate(pipeline, holdout, config, threshold=schema.threshold, calibrator=calibrated["calibrator"])
+    accuracy = sum(int(p == t) for p, t in zip(answer["predictions"], y.tolist(), strict=True)) / len(y)
+    assert served["accuracy"] == pytest.approx(accuracy)
+
+
+@pytest.mark.parametrize(
+    ("knots", "message"),
+    [
+        ("isotonic", "expected an object with x and y, got str"),
+        ({"x": [0.1, 0.5], "y": [0.7, 0.2]}, "y must be non-decreasing"),
+        ({"x": [0.1, 0.5], "y": [0.2]}, "same length"),
+        ({"x": [0.1, 0.5], "y": [0.2, 1.7]}, r"y must lie in \[0, 1\]"),
+        ({"method": "sigmoid", "x": [0.1], "y": [0.2]}, "unknown method 'sigmoid'"),
+    ],
+)
+def test_bad_calibration_knots_are_refused_at_load(trained: dict[str, Any], knots: Any, message: str) -> None:
+    with pytest.raises(ModelUnavailable, match=f"^feature schema: calibration refused: calibrator: .*{message}"):
+        FeatureSchema.from_dict({**trained["schema"].to_dict(), "calibration": knots})
+
+
+def test_calibration_travels_in_serving_json_and_the_lambda_features(
+    trained: dict[str, Any],
+    calibrated: dict[str, Any],
+    tmp_path: Path,
+    lambda_env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from include.modelcare.deploy import requests as rq
+
+    schema = calibrated["schema"]
+    assert FeatureSchema.from_dict(json.loads(json.dumps(schema.to_dict()))) == schema
+    meta = {**schema.to_dict(), "sha256": sha256_hex(trained["bytes"])}
+    with tarfile.open(fileobj=io.BytesIO(build_model_tarball(trained["bytes"], meta)), mode="r:gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    assert json.loads((tmp_path / "serving.json").read_text())["calibration"] == calibrated["calibrator"].knots()
+    records = _records(trained["frame"], schema, 40)
+    endpoint = sagemaker_inference.predict(records, sagemaker_inference.model_fn(str(tmp_path)))
+    assert endpoint["calibrated"] is True and endpoint["threshold"] == schema.threshold
+
+    env = rq.lambda_environment(
+        {},
+        model=schema.model,
+        version_id="v0001",
+        model_uri="s3://unused/model.skops",
+        sha256=sha256_hex(trained["bytes"]),
+        features=schema.to_dict()["features"],
+        max_rows=100,
+        threshold=schema.threshold,
+        calibration=calibrated["calibrator"].knots(),
+    )
+    monkeypatch.setenv(rq.ENV_FEATURES, env[rq.ENV_FEATURES])
+    lambda_handler.reset_cache()
+    body = json.loads(lambda_handler.handler({"instances": records}, None)["body"])
+    assert body["scores"] == endpoint["scores"] and body["predictions"] == endpoint["predictions"]
+
+    broken = {**json.loads(env[rq.ENV_FEATURES]), "calibration": {"x": [0.2, 0.1], "y": [0.1, 0.2]}}
+    monkeypatch.setenv(rq.ENV_FEATURES, json.dumps(broken))
+    lambda_handler.reset_cache()
+    refused = lambda_handler.handler({"instances": records}, None)
+    assert refused["statusCode"] == 500
+    assert "calibration refused: calibrator: x must be non-decreasing" in json.loads(refused["body"])["error"]
+
+
+def test_the_calibrator_ships_in_both_packages_and_nothing_more() -> None:
+    runtime = set(runtime_modules())
+    assert "include/modelcare/ml/calibration.py" in runtime
+    assert {p for p in runtime if p.startswith("include/modelcare/ml/") and not p.endswith("__init__.py")} == {
+        "include/modelcare/ml/calibration.py",
+        "include/modelcare/ml/serialization.py",
+    }

@@ -286,3 +286,36 @@ def test_dry_run_and_an_unconfigured_target(world: SimpleNamespace) -> None:
     base._KINDS.pop(KIND.name)
     with pytest.raises(TaskFailed, match=r"target 'memory' is not configured .*configured: sagemaker, lambda$"):
         d.resolve_version(MODEL, _context("manual__unknown", version=w.versions[0].version_id))
+
+
+def _register_calibrated(w: SimpleNamespace, calibration: Any, seed: int) -> Any:
+    """A version registered the way retraining registers a calibrated one: knots, calibrated and raw thresholds."""
+    first = w.registry.get(w.versions[0].version)
+    return w.registry.register(
+        model_bytes=w.registry.load_model_bytes(first.version),
+        reference=w.registry.load_reference(first.version),
+        metadata={**first.metadata, "threshold": 0.21, "raw_threshold": 0.33, "calibration": calibration},
+        status="Approved",
+        reasons=["calibrated (test)"],
+        run_key=f"calibrated/seed-{seed}",
+        actor="test",
+    )
+
+
+def test_the_plan_carries_the_versions_calibration_and_refuses_a_broken_one(world: SimpleNamespace) -> None:
+    from include.modelcare.ml.calibration import Calibrator
+
+    w = world
+    calibrator = Calibrator(x=(0.1, 0.4, 0.9), y=(0.02, 0.21, 0.8), rows=500, brier_raw=0.2, brier_calibrated=0.15)
+    good = _register_calibrated(w, calibrator.to_dict(), seed=3)
+    context = _context("manual__calibrated", version=good.version_id, dry_run=True)
+    plan = DeploymentPlan.model_validate(_run(d.RESOLVE, context, d.resolve_version))
+    assert plan.threshold == 0.21 and plan.calibration == calibrator.knots()  # knots only: what serving needs
+    old = DeploymentPlan.model_validate(
+        _run(d.RESOLVE, _context("manual__old", version="v0001", dry_run=True), d.resolve_version)
+    )
+    assert old.calibration is None and old.threshold is None  # registered before calibration: served raw
+
+    broken = _register_calibrated(w, {"x": [0.4, 0.1], "y": [0.1, 0.2]}, seed=4)
+    with pytest.raises(TaskFailed, match=f"{broken.version_id}: its stored calibration is unusable: .*non-decreasing"):
+        d.resolve_version(MODEL, _context("manual__broken", version=broken.version_id, dry_run=True))

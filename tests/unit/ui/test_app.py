@@ -232,8 +232,11 @@ def test_drift_report_is_served_sandboxed(client: Any) -> None:
     assert response.status_code == 200 and response.content == REPORT_HTML
     assert response.headers["Content-Security-Policy"] == "sandbox allow-scripts"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    page = client.get("/models/customer_churn").text
-    assert "sandbox='allow-scripts'" in page
+    page = client.get("/models/customer_churn")
+    assert "sandbox='allow-scripts'" in page.text
+    # The registry's own pages run no script: a value that slipped through escaping could not run either.
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp
     assert client.get("/models/customer_churn/reports/garbage/drift").status_code == 404
 
 

@@ -12,7 +12,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any, Final
 
-from include.modelcare.config.schema import LambdaSettings
+from include.modelcare.config.deploy import LambdaSettings
 from include.modelcare.deploy import requests as rq
 from include.modelcare.deploy.targets.base import (
     Live,
@@ -207,6 +207,7 @@ class LambdaAlias:
             features=plan.features,
             max_rows=self.settings.max_rows,
             threshold=plan.threshold,
+            calibration=plan.calibration,
         )
 
     def planned_calls(self, plan: DeploymentPlan) -> list[dict[str, Any]]:

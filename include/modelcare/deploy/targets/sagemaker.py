@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import Field
 
-from include.modelcare.config.schema import SageMakerEndpointSettings
+from include.modelcare.config.deploy import SageMakerEndpointSettings
 from include.modelcare.deploy import requests as rq
 from include.modelcare.deploy.targets.base import (
     Live,
@@ -238,6 +238,8 @@ class SageMakerEndpoint:
         }
         if plan.threshold is not None:  # the version's decision threshold (serving.model.FeatureSchema)
             meta["threshold"] = plan.threshold
+        if plan.calibration is not None:  # its calibrator's knots, applied before the threshold
+            meta["calibration"] = plan.calibration
         tarball = build_model_tarball(model_bytes, meta)  # byte-reproducible: a re-run writes the same bytes
         uri = self._package_uri(plan)
         if not store.exists(uri) or sha256_hex(store.read_bytes(uri)) != sha256_hex(tarball):

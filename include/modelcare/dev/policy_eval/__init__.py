@@ -6,7 +6,9 @@ thousands of weekly verdicts. The replay calls the same functions the DAG tasks 
 drift verdict, evaluation, the incident policy, training, the gate) on in-memory frames, and compares the
 policy with three oracles on the same weeks: never retrain, retrain every week, retrain at the change.
 
-``scenarios`` builds the weekly worlds on ``dev.simulate``; ``adapters`` is the one place that calls the
-decision APIs; ``replay`` runs a strategy through the weeks; ``table`` aggregates, checks the targets and
-prints. Development code only: production code never imports this package.
+``scenarios`` builds the weekly worlds on ``dev.simulate`` (labels with the batch, or 2 and 4 weeks late);
+``adapters`` is the one place that calls the decision APIs; ``replay`` runs a strategy through the weeks;
+``table`` aggregates, checks the targets and prints; ``estimate_eval`` is the label-free estimate's own
+benchmark (CBPE against the realised metric, with and without shift). Development code only: production
+code never imports this package.
 """

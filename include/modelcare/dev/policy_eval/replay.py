@@ -1,12 +1,20 @@
 """The replay: one strategy (the policy or an oracle) through the weeks of one world, week by week.
 
 Each week, as the monitoring DAG does: validate the batch (a failing batch is quarantined: no drift, no
-decision, never trained on); score the production model on the batch's labels; the drift verdict against
-the production version's reference (its training sample); the incident decision; then, as the retraining
-DAG does, train on the last ``training.window_weeks`` validated batches (the most recent ``holdout_weeks``
-held out), evaluate candidate and champion on the same holdout, the gate, and "promotion" = the new
-production version. The oracles replace the decision's retraining request by their own schedule and pass
-the same gate.
+decision, never trained on); the labels that land this week (those of the batch ``label_delay`` weeks ago)
+are scored with the version that *served* that batch and join the realised series; the decay check is
+``performance.series.decay_check`` over its rolling window (``performance.window_weeks``, ending at the
+newest labelled batch); the drift verdict against the production version's reference (its training
+sample); the incident decision; then, as the retraining DAG does, train on the validated batches of the last
+``training.window_weeks`` whose labels have landed (the most recent ``holdout_weeks`` held out), calibrate
+the version on its holdout, evaluate candidate and champion on the same holdout, the gate, and "promotion" =
+the new production version. The oracles replace the decision's retraining request by their own schedule and
+pass the same gate.
+
+``ESTIMATE`` is the policy with the label-free estimate on (``performance.estimate``, CBPE on the
+calibrated production version): each batch is estimated when it is monitored and ``policy.estimate_warning``
+may warn. The estimate is no input to the incident decision, and the replay checks it: every retraining
+request must name drift or realised decay (``Week.cause``), and the two policy runs retrain on the same weeks.
 
 Why the caches are exact, not approximations: a model trained at week w of a world is the same model
 whichever strategy asked for it (same validated batches, same seed), so ``World`` trains it once; drift
@@ -30,12 +38,16 @@ if TYPE_CHECKING:
 
     from include.modelcare.config.schema import ModelConfig
     from include.modelcare.incidents.policy import Incident
+    from include.modelcare.ml.calibration import Calibrator
+    from include.modelcare.policy import ScorePoint
     from include.modelcare.quality.drift import DriftResult
 
 log = logging.getLogger(__name__)
 
 POLICY, NEVER, WEEKLY, AT_CHANGE = "policy", "never", "weekly", "at_change"
 STRATEGIES = (POLICY, NEVER, WEEKLY, AT_CHANGE)
+ESTIMATE = "policy_estimate"
+"""The policy with the label-free estimate on (only in scenarios with ``WorldSpec.estimate``)."""
 PERSON = "after an escalation to a person (retrain budget used up), forces one retrain a week later"
 """What the simulated person does."""
 INITIAL = -1
@@ -49,7 +61,11 @@ class Version:
     key: int
     model: Any
     threshold: float | None
+    """The served threshold: on the calibrated scale when the version has a calibrator."""
     reference: pd.DataFrame
+    calibrator: Calibrator | None = None
+    """Fitted on the version's holdout (``ml.calibration``): gate, realised scoring and estimate all read the
+    calibrated scores, as the retraining DAG registers and serving serves them."""
 
 
 @dataclass
@@ -68,6 +84,7 @@ class World:
     _metrics: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
     _gates: dict[tuple[int, int], tuple[bool, list[str]]] = field(default_factory=dict)
     _holdouts: dict[int, pd.DataFrame] = field(default_factory=dict)
+    _estimates: dict[tuple[int, int], float | None] = field(default_factory=dict)
     trainings: int = 0
 
     def batch(self, week: int) -> pd.DataFrame:
@@ -89,7 +106,7 @@ class World:
 
         size = self.config.training.window_weeks
         start = end - size + 1 if end >= 0 else -size
-        end = max(end, -1)
+        end = max(end, -1) - self.spec.label_delay  # batches whose labels have landed by then
         parts = []
         for week in range(start, end + 1):
             if self.valid(week):
@@ -112,7 +129,9 @@ class World:
         reference = dataset[columns].sample(
             n=min(config.training.reference_rows, len(dataset)), random_state=config.training.seed
         )
-        version = Version(key, model, threshold, reference.reset_index(drop=True))
+        calibrator = adapters.calibrate(model, holdout, config)
+        served = adapters.served_threshold(calibrator, threshold)
+        version = Version(key, model, served, reference.reset_index(drop=True), calibrator)
         self._holdouts[key] = holdout
         return version
 
@@ -128,8 +147,21 @@ class World:
         if (key, week) not in self._metrics:
             version = self.version(key)
             assert version is not None
-            self._metrics[key, week] = adapters.measure(version.model, self.batch(week), self.config, version.threshold)
+            self._metrics[key, week] = adapters.measure(
+                version.model, self.batch(week), self.config, version.threshold, version.calibrator
+            )
         return self._metrics[key, week]
+
+    def estimate(self, key: int, week: int) -> float | None:
+        """The label-free estimate of the monitored metric of version ``key`` on ``week``'s batch (None: none)."""
+        if (key, week) not in self._estimates:
+            version = self.version(key)
+            assert version is not None
+            found = adapters.estimate(
+                version.model, version.calibrator, version.threshold, self.batch(week), self.config
+            )
+            self._estimates[key, week] = found.value
+        return self._estimates[key, week]
 
     def gate(self, candidate: int, champion: int) -> tuple[bool, list[str]]:
         """The gate of the candidate trained at week ``candidate`` against production ``champion``, on its holdout."""
@@ -140,9 +172,11 @@ class World:
                 self._gates[candidate, champion] = (False, ["no candidate: too few validated rows"])
             else:
                 holdout = self._holdouts[candidate]
-                cand_metrics = adapters.measure(cand.model, holdout, self.config, cand.threshold)
+                cand_metrics = adapters.measure(cand.model, holdout, self.config, cand.threshold, cand.calibrator)
                 champ_metrics = (
-                    None if champ is None else adapters.measure(champ.model, holdout, self.config, champ.threshold)
+                    None
+                    if champ is None
+                    else adapters.measure(champ.model, holdout, self.config, champ.threshold, champ.calibrator)
                 )
                 classes = int(holdout[self.config.data.target].nunique())
                 self._gates[candidate, champion] = adapters.gate(self.config, cand_metrics, champ_metrics, classes)
@@ -157,7 +191,14 @@ class Week:
     valid: bool
     production: int
     metric: float
+    """The production model's metric on this batch's labels (whenever they land)."""
     drifted: bool | None = None
+    decayed: bool | None = None
+    """The realised decay verdict this week (rolling window of the labels landed so far; None: not measured)."""
+    cause: str | None = None
+    """What this week's retraining request named (drift and/or realised decay); None: no request."""
+    estimate: float | None = None
+    estimate_warned: bool = False
     action: str | None = None
     alert_event: str | None = None
     incident: str | None = None
@@ -173,6 +214,10 @@ class Week:
             "production": self.production,
             "metric": round(self.metric, 4),
             "drifted": self.drifted,
+            "decayed": self.decayed,
+            "cause": self.cause,
+            "estimate": None if self.estimate is None else round(self.estimate, 4),
+            "estimate_warned": self.estimate_warned,
             "action": self.action,
             "alert": self.alert_event,
             "incident": self.incident,
@@ -186,12 +231,16 @@ def run(world: World, strategy: str) -> list[Week]:
     """One strategy through every week of ``world``; one ``Week`` per week."""
     config, spec = world.config, world.spec
     metric_name = adapters.performance_metric(config)
+    delay = spec.label_delay
     production = INITIAL
     number = 1  # the registry's version number of production (what Facts.production carries)
+    served: dict[int, tuple[int, int]] = {}  # week -> (version key, registry number) that served its batch
+    points: list[ScorePoint] = []  # the realised series: labels scored as they land
     incidents: list[Incident] = []
     requests: list[dt.date] = []
     refused: list[dt.date] = []
     forced_week: int | None = None
+    previous_estimate: float | None = None
     out: list[Week] = []
     if world.version(INITIAL) is None:
         raise TrainingError(f"{spec.name} seed {world.seed}: the first model could not be trained")
@@ -201,21 +250,36 @@ def run(world: World, strategy: str) -> list[Week]:
         record = Week(w, world.valid(w), production, value)
         retrain = False
         if record.valid:
+            served[w] = (production, number)
+            landed = w - delay  # the batch whose labels land this week
+            if landed in served:
+                key, version = served[landed]
+                realised = world.metrics(key, landed)[metric_name]
+                points.append(adapters.score_point(spec.day(landed), realised, len(world.batch(landed)), version))
+            newest = points[-1].day if points else day
+            performance = adapters.decay(config, points, newest, number)
+            if strategy == ESTIMATE:
+                record.estimate = world.estimate(production, w)
+                labels_by = spec.day(w + delay).isoformat()
+                warning = adapters.estimate_warning(config, record.estimate, previous_estimate, labels_by)
+                record.estimate_warned, previous_estimate = warning.warn, record.estimate
             result = world.drift(production, w)
             record.drifted = bool(result.drift_detected)
-            measured = value if spec.label_delay == 0 else None
             incidents, decision = adapters.decide(
-                config, incidents, result, measured, day=day, production=number, requests=requests, refused=refused
+                config, incidents, result, performance, day=day, production=number, requests=requests, refused=refused
             )
-            record.action, record.incident = decision.action, decision.incident
+            record.action, record.incident, record.decayed = decision.action, decision.incident, decision.decayed
             record.alert_event = decision.event if decision.alert else None
             if decision.request:
+                if not (decision.drifted or decision.decayed):
+                    raise AssertionError(f"{spec.name} week {w}: a retraining request without drift or realised decay")
+                record.cause = decision.cause
                 requests.append(day)
-            if strategy == POLICY:
+            if strategy in (POLICY, ESTIMATE):
                 retrain = decision.request
                 if decision.person:
                     forced_week = w + 1  # the simulated person: one forced retrain a week later
-        if strategy == POLICY and forced_week == w:
+        if strategy in (POLICY, ESTIMATE) and forced_week == w:
             retrain, record.forced, forced_week = True, True, None
         elif strategy == WEEKLY:
             retrain = True
@@ -256,10 +320,30 @@ def summarise(weeks: list[Week], spec: WorldSpec, floor: float | None, never: li
         "weeks_below_floor": below,
         "mean_metric": sum(metric) / len(metric),
         "retrains_on_faulty_weeks": sum(1 for w in weeks if w.retrained and w.week in spec.faulty_weeks),
+        "requests": sum(1 for w in weeks if w.cause),
+        "requests_with_decay": sum(1 for w in weeks if w.cause and w.decayed),
     }
     if never is not None and spec.changes:
         summary["catches"] = catches(weeks, spec, floor, never)
+    if any(w.estimate is not None for w in weeks):
+        first = min(spec.changes, default=spec.weeks)
+        summary["estimate_warnings"] = sum(w.estimate_warned for w in weeks)
+        summary["estimate_warnings_before_change"] = sum(w.estimate_warned for w in weeks[:first])
+        summary["leads"] = leads(weeks, spec)
     return summary
+
+
+def leads(weeks: list[Week], spec: WorldSpec) -> list[dict[str, Any]]:
+    """Per change: the first week from it on the estimate warned, the first week the realised labels said
+    "decayed" (rolling window), and how many weeks earlier the estimate was (None: one of them never did)."""
+    out = []
+    for change in spec.changes:
+        after = weeks[change : change + 13]
+        estimate = next((w.week for w in after if w.estimate_warned), None)
+        realised = next((w.week for w in after if w.decayed), None)
+        lead = None if estimate is None or realised is None else realised - estimate
+        out.append({"change": change, "estimate_warned": estimate, "realised_decayed": realised, "lead": lead})
+    return out
 
 
 def evidence_week(spec: WorldSpec, change: int, floor: float | None, never: list[Week]) -> int | None:
@@ -305,11 +389,20 @@ def run_world(
     """The strategies (the never-retrain oracle always: it defines the evidence) on one world; their week
     records and summaries."""
     world = World(spec, seed, config, rows, validity=validity)
-    traces = {s: run(world, s) for s in dict.fromkeys((*strategies, NEVER))}
+    wanted = (*strategies, ESTIMATE) if spec.estimate and POLICY in strategies else strategies
+    traces = {s: run(world, s) for s in dict.fromkeys((*wanted, NEVER))}
     floor = config.performance.floor
+    summaries = {s: summarise(t, spec, floor, traces[NEVER]) for s, t in traces.items()}
+    if ESTIMATE in traces:
+        # The estimate is no input to the decision: both policy runs must retrain on the same weeks.
+        pairs = zip(traces[POLICY], traces[ESTIMATE], strict=True)
+        summaries[ESTIMATE]["estimate_only_retrains"] = sum(1 for p, e in pairs if e.retrained and not p.retrained)
+        summaries[ESTIMATE]["retrain_weeks_differ"] = [w.retrained for w in traces[POLICY]] != [
+            w.retrained for w in traces[ESTIMATE]
+        ]
     return {
         "seed": seed,
         "trainings": world.trainings,
-        "summaries": {s: summarise(t, spec, floor, traces[NEVER]) for s, t in traces.items()},
+        "summaries": summaries,
         "weeks": {s: [w.to_dict() for w in t] for s, t in traces.items()},
     }

@@ -5,8 +5,12 @@ weeks the "retrain at the change" oracle retrains on, where each change starts a
 only labels reveal it. Batches of the same seed and week are the same customers whatever the scenario
 (``simulate.week_seed``), so scenarios differ only by what they change.
 
-Designed for more kinds of evidence later (late labels, issue 12): ``label_delay`` says how many weeks
-after its batch a week's labels arrive; every scenario here has labels with the batch (0).
+Late labels (issue 12): ``label_delay`` says how many weeks after its batch a week's labels land; the
+``*_late2`` / ``*_late4`` scenarios have labels 2 and 4 weeks late and run the policy twice, without and with
+the label-free estimate (``estimate``). Their covariate change is a *sub-population* shift (``NARROW``):
+the batch's customers are drawn from the clean population by a rule on their features only, so P(churn | x)
+is unchanged (what the estimate assumes) while the model's roc_auc on them falls below the floor -- the
+simulator's additive shifts move the metric too little for that.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ class WorldSpec:
     faulty_weeks: tuple[int, ...] = ()
     label_delay: int = 0
     """Weeks between a batch and its labels (0: labels with the batch)."""
+    estimate: bool = False
+    """Whether the replay also runs the policy with the label-free estimate (``replay.ESTIMATE``)."""
+    narrow: Callable[[int], bool] | None = None
+    """Weeks whose customers come from the ``NARROW`` sub-population (a pure covariate shift)."""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def day(self, week: int) -> dt.date:
@@ -51,7 +59,30 @@ class WorldSpec:
 
     def batch(self, week: int, seed: int, rows: int) -> pd.DataFrame:
         """The labelled batch of ``week``; ids do not overlap between weeks."""
-        return generate_batch(rows, week_seed(seed, self.day(week)), self.at(week), id_offset=(week + 1000) * rows)
+        seed_ = week_seed(seed, self.day(week))
+        if self.narrow is not None and self.narrow(week):
+            return narrow_batch(rows, seed_, self.at(week), id_offset=(week + 1000) * rows * DRAW)
+        return generate_batch(rows, seed_, self.at(week), id_offset=(week + 1000) * rows)
+
+
+DRAW = 8
+"""Clean rows drawn per row kept by a sub-population batch (``NARROW`` keeps about a third)."""
+
+
+def narrow_rule(frame: pd.DataFrame) -> pd.Series:
+    """``NARROW``: month-to-month customers with under two years' tenure (a campaign's new customers)."""
+    return (frame["contract"] == "month_to_month") & (frame["tenure_months"] < 24)
+
+
+def narrow_batch(rows: int, seed: int, scenario: Scenario, *, id_offset: int = 0) -> pd.DataFrame:
+    """``rows`` customers of the ``NARROW`` sub-population: a clean (or ``scenario``) draw of ``DRAW * rows``
+    customers, the first ``rows`` the rule keeps. A selection on features only: each kept customer's label is
+    the one the simulator drew for them, so P(churn | x) is the clean world's."""
+    big = generate_batch(rows * DRAW, seed, scenario, id_offset=id_offset)
+    kept = big[narrow_rule(big)].head(rows)
+    if len(kept) < rows:
+        raise ValueError(f"narrow_batch: only {len(kept)} of {rows * DRAW} drawn customers in the sub-population")
+    return kept.reset_index(drop=True)
 
 
 CLEAN = Scenario()
@@ -143,6 +174,43 @@ def _faulty(weeks: int) -> WorldSpec:
     )
 
 
+def _concept_late(delay: int) -> Callable[[int], WorldSpec]:
+    def build(weeks: int) -> WorldSpec:
+        c = max(3, weeks // 3)
+        return WorldSpec(
+            f"concept_late{delay}",
+            f"concept change from week {c} (features do not move), labels {delay} weeks late",
+            weeks,
+            lambda w: CONCEPT if w >= c else CLEAN,
+            changes=(c,),
+            evidence="labels",
+            oracle_weeks=(c + delay,),  # the earliest week a retrain can see labels of the new relation
+            label_delay=delay,
+            estimate=True,
+        )
+
+    return build
+
+
+def _narrow_late(delay: int) -> Callable[[int], WorldSpec]:
+    def build(weeks: int) -> WorldSpec:
+        c = max(3, weeks // 3)
+        return WorldSpec(
+            f"narrow_late{delay}",
+            f"from week {c}: only month-to-month customers under 2 years' tenure (P(churn|x) unchanged), "
+            f"labels {delay} weeks late",
+            weeks,
+            lambda w: CLEAN,
+            changes=(c,),
+            oracle_weeks=(c + delay,),
+            label_delay=delay,
+            estimate=True,
+            narrow=lambda w: w >= c,
+        )
+
+    return build
+
+
 BUILDERS: dict[str, Callable[[int], WorldSpec]] = {
     "stable": _stable,
     "abrupt_shift": _abrupt,
@@ -150,6 +218,10 @@ BUILDERS: dict[str, Callable[[int], WorldSpec]] = {
     "concept_change": _concept,
     "seasonal": _seasonal,
     "faulty_batches": _faulty,
+    "concept_late2": _concept_late(2),
+    "concept_late4": _concept_late(4),
+    "narrow_late2": _narrow_late(2),
+    "narrow_late4": _narrow_late(4),
 }
 """Every scenario of the suite, by name (the CLI's ``--scenarios``)."""
 

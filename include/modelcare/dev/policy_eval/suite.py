@@ -5,6 +5,9 @@ Config changes for the simulation (``simulation_config``), each for a reason a r
 
 * ``training.window_weeks`` 8 -> 4 (3 weeks train, 1 holdout): with 1,000-row weekly batches that is
   3,000 training rows (>= ``training.min_rows`` 1,000), and a short window adapts faster after a change;
+* late labels (``label_delay`` weeks): ``training.window_weeks`` 4 + the delay, so that a window still holds
+  4 labelled batches (the retraining DAG trains only on batches whose labels have landed; a team whose labels
+  are 4 weeks late and whose window is 4 weeks could never train);
 * ``training.threshold`` tuned -> a fixed ``FIXED_THRESHOLD`` (by default): tuning refits the pipeline on
   5 folds (~6x the fit) for every candidate, and the suite trains thousands; the fixed value is what tuning
   chose on clean simulated data (0.23-0.27). ``--tuned-threshold`` keeps ``tuned``.
@@ -42,7 +45,7 @@ ROWS = 1000
 WINDOW_WEEKS = 4
 
 
-def simulation_config(*, tuned_threshold: bool = False, path: str | None = None) -> ModelConfig:
+def simulation_config(*, tuned_threshold: bool = False, path: str | None = None, label_delay: int = 0) -> ModelConfig:
     """The sample model's config with the simulation's changes (module docstring), validated like any config."""
     from pathlib import Path
 
@@ -52,7 +55,7 @@ def simulation_config(*, tuned_threshold: bool = False, path: str | None = None)
     root = Path(__file__).resolve().parents[4]
     base = load_model_config(Path(path) if path else root / CONFIG_PATH)
     raw = base.model_dump(mode="python")
-    raw["training"]["window_weeks"] = WINDOW_WEEKS
+    raw["training"]["window_weeks"] = WINDOW_WEEKS + label_delay
     raw["training"]["holdout_weeks"] = 1
     if not tuned_threshold:
         raw["training"]["threshold"] = FIXED_THRESHOLD
@@ -105,8 +108,9 @@ def _job(args: Job) -> tuple[str, dict[str, Any]]:
     name, seed, weeks, rows, tuned, valid, strategies = args
     logging.disable(logging.WARNING)
     _quiet()
-    config = simulation_config(tuned_threshold=tuned)
-    return name, run_world(world(name, weeks), seed, config, rows, validity=valid, strategies=strategies)
+    spec = world(name, weeks)
+    config = simulation_config(tuned_threshold=tuned, label_delay=spec.label_delay)
+    return name, run_world(spec, seed, config, rows, validity=valid, strategies=strategies)
 
 
 def _quiet() -> None:
@@ -164,7 +168,8 @@ def run_suite(
         "scenarios": {
             name: {
                 "description": world(name, weeks).description,
-                "strategies": {s: means([r["summaries"][s] for r in runs[name]]) for s in strategies},
+                "label_delay": world(name, weeks).label_delay,
+                "strategies": {s: means([r["summaries"][s] for r in runs[name]]) for s in runs[name][0]["summaries"]},
                 "runs": runs[name],
             }
             for name in scenarios
@@ -189,6 +194,15 @@ def means(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         out["with_evidence"] = sum(1 for c in pooled if c["evidence"] is not None)
         out["caught_within_one"] = sum(1 for c in pooled if c["delay"] is not None and c["delay"] <= 1)
         out["max_delay"] = max(delays) if delays else None
+    leads = [c for s in summaries for c in s.get("leads", [])]
+    if leads:
+        both = [c["lead"] for c in leads if c["lead"] is not None]
+        out["estimate_warned"] = sum(1 for c in leads if c["estimate_warned"] is not None)
+        out["realised_decayed"] = sum(1 for c in leads if c["realised_decayed"] is not None)
+        out["estimate_lead_weeks"] = sum(both) / len(both) if both else None
+        out["estimate_lead_runs"] = len(both)
+        out["estimate_only_retrains"] = sum(s["estimate_only_retrains"] for s in summaries)
+        out["retrain_weeks_differ"] = sum(1 for s in summaries if s["retrain_weeks_differ"])
     return out
 
 
