@@ -104,9 +104,10 @@ def test_an_old_batch_without_a_served_record_is_scored_with_the_alias_at_its_da
     v1 = register_simulated_version(h.registry, h.config, seed=3, rows=5000)
     h.registry.set_alias("production", v1.version, by="test", why="first model")
     today = dt.datetime.now(dt.UTC).date()
-    assert served_version(h.config, h.store, h.registry, today) == (v1.version, "alias history")
-    with pytest.raises(Exception, match="no production version served"):
-        served_version(h.config, h.store, h.registry, today - dt.timedelta(days=400))
+    tomorrow = today + dt.timedelta(days=1)
+    assert served_version(h.config, h.store, h.registry, tomorrow) == (v1.version, "alias history")
+    with pytest.raises(Exception, match="no production version served"):  # promoted after today's start
+        served_version(h.config, h.store, h.registry, today)
 
 
 def _register_calibrated(h: Harness, seed: int) -> Any:

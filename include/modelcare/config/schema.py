@@ -334,10 +334,8 @@ class PerformanceConfig(_Strict):
     def _labels_layout(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if value.count("{date}") != 1 or not value.startswith(("s3://", "/")):
-            raise ValueError(
-                f"{value!r}: labels_uri must be an s3:// URI or absolute path with exactly one {{date}} placeholder"
-            )
+        if value.count("{date}") != 1 or not value.startswith("s3://"):
+            raise ValueError(f"{value!r}: labels_uri must be an s3:// URI with exactly one {{date}} placeholder")
         if ".." in value.split("/"):
             raise ValueError(f"{value!r}: labels_uri must not contain '..'")
         return value if value.endswith("/") else value + "/"

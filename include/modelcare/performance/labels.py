@@ -8,7 +8,8 @@ from one listing, so an unchanged partition costs no read).
 
 The join is on ``data.id_column``; what did not match is counted, not hidden: ids of the batch without a
 label (not known yet, or lost), labels whose id is not in the batch (another batch's, or a typo), and ids
-labelled twice (the last one counts, as a correction within one drop would).
+labelled twice (the one written last counts, as a correction would); empty labels (outcome not known yet)
+are left out and counted. Ids are compared as text, so an export's integer ids meet the batch's strings.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class JoinReport:
     ids_without_labels: int
     labels_without_ids: int
     duplicate_label_ids: int
+    unknown_labels: int = 0
+    """Label rows whose label is empty (the outcome is not known yet): left out, not counted as labels."""
 
     @property
     def join_rate(self) -> float:
@@ -126,10 +129,16 @@ def join_labels(batch: pd.DataFrame, labels: pd.DataFrame, config: ModelConfig) 
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise DataError(f"{what} lack column(s) {', '.join(map(repr, missing))}: cannot join labels")
-    labels = labels[[id_col, target]]
+    # Ids compared as text: a CRM export's int64 ids must meet the batch's string ids (merge refuses
+    # object vs int64, and a category never equals an int).
+    labels = labels[[id_col, target]].assign(**{id_col: labels[id_col].astype(str)})
+    unknown = int(labels[target].isna().sum())  # outcome not known yet: not a label
+    labels = labels[labels[target].notna()]
     duplicated = int(labels[id_col].duplicated(keep="last").sum())
     labels = labels.drop_duplicates(subset=id_col, keep="last")
-    features = batch.drop(columns=[target], errors="ignore").drop_duplicates(subset=id_col, keep="last")
+    features = batch.drop(columns=[target], errors="ignore")
+    keys = features[id_col].astype(str)
+    features = features.assign(**{id_col: keys})[~keys.duplicated(keep="last").to_numpy()]
     joined = features.merge(labels, on=id_col, how="inner")
     batch_ids = set(features[id_col].tolist())
     report = JoinReport(
@@ -139,6 +148,7 @@ def join_labels(batch: pd.DataFrame, labels: pd.DataFrame, config: ModelConfig) 
         ids_without_labels=len(features) - len(joined),
         labels_without_ids=int((~labels[id_col].isin(batch_ids)).sum()),
         duplicate_label_ids=duplicated,
+        unknown_labels=unknown,
     )
     return joined, report
 
@@ -149,7 +159,9 @@ def read_labels(drop: LabelDrop, config: ModelConfig, store: ObjectStore) -> pd.
 
     from include.modelcare.storage.tables import parse_bytes
 
+    # Oldest file first, so that for an id labelled in two files the later-written label wins (a correction)
     frames: Sequence[pd.DataFrame] = [
-        parse_bytes(store.read_bytes(f.uri), config.data.format, f.uri) for f in drop.files
+        parse_bytes(store.read_bytes(f.uri), config.data.format, f.uri)
+        for f in sorted(drop.files, key=lambda f: (f.modified, f.uri))
     ]
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -119,6 +119,22 @@ def _text_as_categories(frame: pd.DataFrame, categories: Sequence[str]) -> pd.Da
     return frame
 
 
+def plain_text(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with its ``category`` columns among ``columns`` back to what a plain read gives: object
+    values, ``None`` where missing. For anything a model scores: a missing text value read as a category is
+    ``NaN``, read plainly (as in training and serving) ``None``, and an imputer fills one and not the other."""
+    import pandas as pd
+
+    out = frame
+    for col in columns:
+        if col in frame.columns and isinstance(frame[col].dtype, pd.CategoricalDtype):
+            if out is frame:
+                out = frame.copy(deep=False)
+            values = frame[col].astype(object)
+            out[col] = values.where(values.notna(), None)
+    return out
+
+
 def concat_frames(frames: list[pd.DataFrame], categories: Sequence[str]) -> pd.DataFrame:
     """One frame; a ``category`` column stays one across files (pandas makes differing categories object).
 

@@ -195,15 +195,18 @@ def _reject(
     raise ValidationFailed(reason["message"], summary=reason)
 
 
-def validated_batch(config: ModelConfig, day: dt.date, store: ObjectStore, columns: list[str] | None = None) -> Any:
+def validated_batch(
+    config: ModelConfig, day: dt.date, store: ObjectStore, columns: list[str] | None = None, *, categories: bool = False
+) -> Any:
     """The batch exactly as validated: the files its validation result lists, each unchanged since
     (``DataError`` otherwise). Files added to the folder after validation are not part of it.
-    ``columns``: read only these (drift reads the features alone); text features come as categories."""
+    ``columns``: read only these (drift reads the features alone); ``categories``: text features as pandas
+    categories (for statistics; a model must get ``storage.tables.plain_text`` of it)."""
     from include.modelcare.storage.tables import concat_frames, parse_bytes, read_validated, validated_files
 
     result = store.read_json(config.paths.validation_result(day))
     files = validated_files(result, store, config.paths.incoming(day), config.data.format)
-    text = config.data.features.categorical
+    text = config.data.features.categorical if categories else []
     frames = [
         parse_bytes(raw, config.data.format, uri, columns=columns, categories=text)
         for uri, raw in read_validated(files, store)
@@ -230,7 +233,7 @@ def measure_drift(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     config, run, store = task_setup(model, context)
     located = context["ti"].xcom_pull(task_ids=RESOLVE_BATCH, key="batch")
     reference, ref_uri = load_reference(config, run, store)
-    current = validated_batch(config, run.day, store, columns=config.data.features.all)
+    current = validated_batch(config, run.day, store, columns=config.data.features.all, categories=True)
     result, snapshot = compute_drift(current, reference, config.data.features, config.drift, name=config.name)
     prediction = prediction_drift(config, store, reference, current)
 
@@ -276,7 +279,9 @@ def production_model(config: ModelConfig, store: ObjectStore) -> tuple[Any, int]
 
 
 def _scores(model: Any, frame: Any, config: ModelConfig) -> Any:
-    features = frame[config.data.features.all]
+    from include.modelcare.storage.tables import plain_text
+
+    features = plain_text(frame[config.data.features.all], config.data.features.categorical)
     if config.task == "classification":
         return model.predict_proba(features)[:, -1]
     return model.predict(features)

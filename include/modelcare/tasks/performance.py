@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from include.modelcare.errors import DataError, DataNotFound, TrainingError
+from include.modelcare.errors import DataError, DataNotFound, ModelcareError, TrainingError
 from include.modelcare.operators.alerts import Alert
 from include.modelcare.performance import series
 from include.modelcare.performance.labels import LabelDrop, join_labels, label_drops, read_labels
@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from include.modelcare.storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
+
+LABEL_PROBLEMS = (ModelcareError, ValueError, TypeError, KeyError)
+"""What a bad label drop, batch or stored version raises (unreadable file, wrong column types, a corrupt
+calibrator): reported as a problem of that drop. Anything else (S3, network) fails the task, which retries."""
 
 
 @dataclass
@@ -61,27 +65,52 @@ class Versions:
         return self._loaded[version]
 
 
+def production_at(config: ModelConfig, registry: RegistryReader, day: dt.date) -> int | None:
+    """The ``production`` version at the start of ``day`` in the model's timezone (alias history), or None.
+
+    The start of the day, not its end: a version promoted on day D by the retraining that batch D's own drift
+    triggered did not serve batch D."""
+    from zoneinfo import ZoneInfo
+
+    start = dt.datetime.combine(day, dt.time(0), ZoneInfo(config.schedules.timezone))
+    version = None
+    for move in registry.alias_history("production"):
+        try:
+            at = dt.datetime.fromisoformat(str(move.get("at")))
+        except ValueError:
+            continue
+        if (at if at.tzinfo else at.replace(tzinfo=dt.UTC)) < start:
+            version = move.get("version")
+    return None if version is None else int(version)
+
+
 def served_version(config: ModelConfig, store: ObjectStore, registry: RegistryReader, day: dt.date) -> tuple[int, str]:
     """The version that served the batch of ``day`` and how that is known: its served record, else the
-    ``production`` alias history at the batch date (the last move on or before it). ``DataNotFound`` if none."""
+    ``production`` alias history at the batch date (``production_at``). ``DataNotFound`` if none."""
     uri = config.paths.served(day)
     if store.exists(uri):
         return int(store.read_json(uri)["version"]), "recorded"
-    version = None
-    for move in registry.alias_history("production"):
-        if str(move.get("at", ""))[:10] <= day.isoformat():
-            version = move.get("version")
+    version = production_at(config, registry, day)
     if version is None:
         raise DataNotFound(f"no production version served {config.name} on {day.isoformat()}")
-    return int(version), "alias history"
+    return version, "alias history"
 
 
-def record_served(config: ModelConfig, store: ObjectStore, day: dt.date, version: int, version_id: str) -> None:
-    """Write once which version serves this batch (a re-run after a promotion keeps the first answer)."""
+def record_served(config: ModelConfig, store: ObjectStore, registry: RegistryReader, day: dt.date, current: int) -> int:
+    """Write once which version serves this batch; returns it. The alias history at the batch date when it has
+    one (a backfill of an old date after a promotion must not record today's version), else ``current``
+    (the first production version, monitoring batches older than itself). A re-run keeps the first answer."""
     import json
 
-    doc = {"day": day.isoformat(), "version": version, "version_id": version_id, "recorded_at": _now()}
-    store.create_exclusive(config.paths.served(day), json.dumps(doc).encode(), content_type="application/json")
+    from include.modelcare.registry.records import version_id
+
+    uri = config.paths.served(day)
+    if store.exists(uri):
+        return int(store.read_json(uri)["version"])
+    version = production_at(config, registry, day) or current
+    doc = {"day": day.isoformat(), "version": version, "version_id": version_id(version), "recorded_at": _now()}
+    store.create_exclusive(uri, json.dumps(doc).encode(), content_type="application/json")
+    return version
 
 
 def _now() -> str:
@@ -96,7 +125,9 @@ def score_drop(
     from include.modelcare.ml.evaluation import evaluate
     from include.modelcare.tasks.monitoring import validated_batch
 
-    if not store.exists(config.paths.validation_result(drop.day)):
+    result_uri = config.paths.validation_result(drop.day)
+    passed = store.exists(result_uri) and store.read_json(result_uri).get("success") is True
+    if not passed:  # (a failed result left by a crash mid-quarantine counts as failed)
         where = "quarantined" if store.exists(config.paths.quarantine(drop.day) + "_REASON.json") else "not validated"
         raise DataNotFound(f"labels of {drop.day.isoformat()} not scored: its batch is {where}")
     batch = validated_batch(config, drop.day, store)
@@ -106,15 +137,18 @@ def score_drop(
     version, how = served_version(config, store, versions.registry, drop.day)
     model, threshold, calibrator, version_id = versions.predictor(version)
     metric = series.monitored_metric(config)
+    note = ""
     try:
         metrics = evaluate(model, joined, config, threshold=threshold, calibrator=calibrator)
     except TrainingError as exc:  # e.g. one class only among the labelled rows: AUC undefined
-        raise DataError(f"labels of {drop.day.isoformat()} cannot be scored: {exc}") from exc
+        # Recorded without a value (and its fingerprint): shown, and scored again only when the labels change.
+        metrics, note = {}, f"not scored: {exc}"
     return {
         "model": config.name,
         "day": drop.day.isoformat(),
         "metric": metric,
         "value": metrics.get(metric),
+        "note": note,
         "metrics": metrics,
         "rows": join.matched,
         "version": version,
@@ -141,7 +175,7 @@ def score_new_labels(
             continue
         try:
             record = score_drop(config, store, versions, drop, run)
-        except (DataError, DataNotFound) as exc:
+        except LABEL_PROBLEMS as exc:  # one bad drop must not stop monitoring; S3/network errors still retry
             log.warning("%s: %s", config.name, exc)
             problems.append(str(exc))
             continue
@@ -207,7 +241,7 @@ def estimate_batch(
         from include.modelcare.ml.evaluation import positive_scores
 
         probabilities = positive_scores(model, batch[config.data.features.all], calibrator)
-        cut = 0.5 if threshold is None else threshold
+        cut = calibrator.threshold(None) if threshold is None else threshold
         estimate = estimate_metric(metric, probabilities, probabilities >= cut)
     expected = None
     if config.performance.label_delay_days is not None:
@@ -230,14 +264,13 @@ def estimate_batch(
 def check_performance(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Score the labels that arrived, decide decay on the rolling window, estimate this batch (see module)."""
     from include.modelcare.registry.factory import open_registry
-    from include.modelcare.registry.records import version_id
 
     config, run, store = task_setup(model, context)
     registry = open_registry(config, store)
     production = registry.alias("production")
     versions = Versions(registry)
     if production is not None:
-        record_served(config, store, run.day, production.version, version_id(production.version))
+        record_served(config, store, registry, run.day, production.version)
     scored, problems = score_new_labels(config, store, versions, run)
     realised = series.read_records(config, store, series.REALISED)
     version = production.version if production is not None else None
@@ -249,7 +282,11 @@ def check_performance(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     outcome["scored"], outcome["label_problems"] = scored, problems
     outcome["estimate"], outcome["estimate_warning"] = None, None
     if version is not None:
-        estimate = estimate_batch(config, store, versions, version, run)
+        try:
+            estimate = estimate_batch(config, store, versions, version, run)
+        except LABEL_PROBLEMS as exc:  # no estimate is no reason to hold back the decision on drift
+            log.warning("%s %s: no estimate: %s", config.name, run.day, exc)
+            estimate = {"metric": series.monitored_metric(config), "value": None, "note": f"no estimate: {exc}"}
         outcome["estimate"] = estimate
         outcome["estimate_warning"] = _warn_on_estimate(config, store, run, estimate, context)
     store.write_json(config.paths.reports(run.day) + "performance.json", outcome)
@@ -264,7 +301,12 @@ def _warn_on_estimate(
     from include.modelcare.tasks.monitoring import send_unless_silenced
 
     metric = str(estimate["metric"])
-    earlier = [r for r in series.read_records(config, store, series.ESTIMATED) if r["day"] < run.day.isoformat()]
+    # Only the same version's earlier estimates: a newly promoted version that is below the floor alerts anew
+    earlier = [
+        r
+        for r in series.read_records(config, store, series.ESTIMATED)
+        if r["day"] < run.day.isoformat() and r.get("version") == estimate.get("version")
+    ]
     previous = series.latest(earlier)
     expected = estimate.get("labels_expected_by") or (
         f"within {config.performance.label_lookback_weeks} weeks (performance.label_lookback_weeks)"

@@ -88,8 +88,19 @@ def test_join_reports_what_did_not_match(config: ModelConfig) -> None:
     assert report.ids_without_labels == 2 and report.labels_without_ids == 1 and report.duplicate_label_ids == 1
     assert report.join_rate == 0.5
     # the label, not the batch's own target column; a corrected duplicate keeps the last value
-    assert joined.set_index("customer_id")["churned"].to_dict() == {1: 1, 2: 1}
+    assert joined.set_index("customer_id")["churned"].to_dict() == {"1": 1, "2": 1}
     assert "2 of 4 rows labelled (50%)" in report.describe()
+
+
+def test_integer_label_ids_meet_string_batch_ids_and_empty_labels_are_not_labels(config: ModelConfig) -> None:
+    import pandas as pd
+
+    batch = pd.DataFrame({"customer_id": ["1", "2", "3"], "tenure": [1, 2, 3]})
+    batch["customer_id"] = batch["customer_id"].astype("category")
+    labels = pd.DataFrame({"customer_id": [1, 2, 3], "churned": [1.0, None, 0.0]})  # a CRM export: int ids
+    joined, report = join_labels(batch, labels, config)
+    assert report.matched == 2 and report.unknown_labels == 1 and report.ids_without_labels == 1
+    assert sorted(joined["customer_id"]) == ["1", "3"]
 
 
 def test_join_names_a_missing_column(config: ModelConfig) -> None:

@@ -149,3 +149,18 @@ def test_reading_with_choices_keeps_every_other_column_and_the_index_as_they_wer
     assert chosen.index.equals(plain.index) and list(chosen.columns) == list(plain.columns)
     assert chosen.drop(columns="plan").equals(plain.drop(columns="plan"))
     assert chosen["plan"].astype(object).where(chosen["plan"].notna(), None).tolist() == plain["plan"].tolist()
+
+
+def test_plain_text_gives_back_what_a_plain_read_gives_for_a_model() -> None:
+    """A missing text value read as a category is NaN; plainly (training, serving) it is None."""
+    import pandas as pd
+
+    from include.modelcare.storage.tables import parse_bytes, plain_text, to_bytes
+
+    raw = to_bytes(pd.DataFrame({"a": ["x", "y", None, "x"], "n": [1.0, 2.0, 3.0, 4.0]}), "parquet")
+    plain = parse_bytes(raw, "parquet", "mem.parquet")
+    as_categories = parse_bytes(raw, "parquet", "mem.parquet", categories=["a"])
+    assert isinstance(as_categories["a"].dtype, pd.CategoricalDtype)
+    back = plain_text(as_categories, ["a", "n"])
+    assert back["a"].tolist() == plain["a"].tolist() == ["x", "y", None, "x"]
+    assert back["a"].dtype == object and isinstance(as_categories["a"].dtype, pd.CategoricalDtype)  # not in place

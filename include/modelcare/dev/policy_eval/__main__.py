@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
 from include.modelcare.dev.policy_eval.scenarios import BUILDERS
-from include.modelcare.dev.policy_eval.suite import default_jobs, run_suite
+from include.modelcare.dev.policy_eval.suite import chosen, default_jobs, run_suite
 from include.modelcare.dev.policy_eval.table import render, targets
 
 
@@ -25,12 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the table, targets and every run here")
     parser.add_argument("--runs", action="store_true", help="include every run's week records in the JSON")
     args = parser.parse_args(argv)
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = sorted(set(scenarios) - set(BUILDERS))
-    if unknown:
-        parser.error(f"unknown scenario(s) {', '.join(unknown)} (known: {', '.join(BUILDERS)})")
-    logging.basicConfig(level=logging.ERROR)
-    logging.disable(logging.WARNING)
+    scenarios = chosen(parser, args.scenarios, list(BUILDERS), "scenario")
     result = run_suite(
         scenarios,
         seeds=args.seeds,

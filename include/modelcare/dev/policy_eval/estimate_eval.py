@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from include.modelcare.dev.policy_eval import adapters
 from include.modelcare.dev.policy_eval.replay import INITIAL, World
 from include.modelcare.dev.policy_eval.scenarios import CLEAN, CONCEPT, SHIFT, narrow_batch, world
-from include.modelcare.dev.policy_eval.suite import default_jobs, simulation_config
+from include.modelcare.dev.policy_eval.suite import chosen, default_jobs, simulation_config
 from include.modelcare.dev.simulate import Scenario, generate_batch
 
 if TYPE_CHECKING:
@@ -236,12 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes")
     parser.add_argument("--json", type=Path, help="write the table's figures here")
     args = parser.parse_args(argv)
-    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
-    unknown = sorted(set(conditions) - set(BY_NAME))
-    if unknown:
-        parser.error(f"unknown condition(s) {', '.join(unknown)} (known: {', '.join(BY_NAME)})")
-    logging.basicConfig(level=logging.ERROR)
-    logging.disable(logging.WARNING)
+    conditions = chosen(parser, args.conditions, list(BY_NAME), "condition")
     result = run(models=args.models, trials=args.trials, rows=args.rows, conditions=conditions, jobs=args.jobs)
     sys.stdout.write(render(result) + "\n")
     if args.json:

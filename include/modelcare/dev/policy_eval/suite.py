@@ -206,5 +206,17 @@ def means(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def chosen(parser: Any, text: str, known: Sequence[str], what: str) -> list[str]:
+    """The comma-separated choices of a command-line option, or ``parser.error`` naming the unknown ones;
+    then quiet logging (the commands print their own table). Shared by both benchmarks' ``main``."""
+    picked = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = sorted(set(picked) - set(known))
+    if unknown:
+        parser.error(f"unknown {what}(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    logging.basicConfig(level=logging.ERROR)
+    logging.disable(logging.WARNING)
+    return picked
+
+
 def default_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
