@@ -166,12 +166,15 @@ def score_drop(
 
 def score_new_labels(
     config: ModelConfig, store: ObjectStore, versions: Versions, run: RunInfo
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Score every label drop that is new or changed since its last scoring; (what was scored, problems)."""
-    known = {str(r["day"]): r.get("fingerprint") for r in series.read_records(config, store, series.REALISED)}
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """Score every label drop that is new or changed since its last scoring.
+
+    Returns the realised series as it now stands (read once, updated with what this run wrote), what was
+    scored, and the problems."""
+    by_day = {str(r["day"]): r for r in series.read_records(config, store, series.REALISED)}
     scored, problems = [], []
     for drop in label_drops(config, store, run.day):
-        if known.get(drop.day.isoformat()) == drop.fingerprint:
+        if by_day.get(drop.day.isoformat(), {}).get("fingerprint") == drop.fingerprint:
             continue
         try:
             record = score_drop(config, store, versions, drop, run)
@@ -212,7 +215,8 @@ def score_new_labels(
             )
         if written.action != "unchanged":
             scored.append(note)
-    return scored, problems
+            by_day[record["day"]] = {**record, "revision": written.revision}
+    return [by_day[day] for day in sorted(by_day)], scored, problems
 
 
 def join_description(join: Mapping[str, Any]) -> str:
@@ -271,8 +275,7 @@ def check_performance(model: str, context: Mapping[str, Any]) -> dict[str, Any]:
     versions = Versions(registry)
     if production is not None:
         record_served(config, store, registry, run.day, production.version)
-    scored, problems = score_new_labels(config, store, versions, run)
-    realised = series.read_records(config, store, series.REALISED)
+    realised, scored, problems = score_new_labels(config, store, versions, run)
     version = production.version if production is not None else None
     outcome = series.decay_check(config, series.score_points(realised), run.day, version)
     latest = series.latest(realised)
